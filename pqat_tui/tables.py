@@ -1,0 +1,266 @@
+"""Every table and figure pqat-tui shows, as pure functions of RunResults returning rich renderables.
+
+The app's panels, the headless `run` summary and the exported reports all draw from these functions, so
+a number looks the same wherever it appears.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.bar import Bar
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+
+from engine.results import DatasetInfo, ModelResult, RunResults, WeightSparsity
+
+MODEL_LABELS = {
+    "baseline": "Baseline",
+    "pruned": "Pruned",
+    "qat": "QAT",
+    "pqat": "PQAT",
+    "ptq": "PTQ",
+}
+TFLITE_MODELS = ("qat", "pqat", "ptq")
+MISSING = Text("—", style="dim")
+# A tensor counts as having kept its sparsity if it is within this of the target (the example's tolerance).
+SPARSITY_TOLERANCE = 0.005
+
+
+def fmt_accuracy(value: float | None) -> Text:
+    return MISSING if value is None else Text(f"{value:.4f}")
+
+
+def fmt_kb(n_bytes: int | None) -> Text:
+    return MISSING if n_bytes is None else Text(f"{n_bytes / 1000:.2f}")
+
+
+def fmt_fraction(value: float | None, target: float | None = None) -> Text:
+    if value is None:
+        return MISSING
+    below = target is not None and value < target - SPARSITY_TOLERANCE
+    return Text(f"{value:.1%}", style="bold red" if below else "")
+
+
+def target_sparsity(results: RunResults) -> float:
+    return float(results.config.get("prune", {}).get("sparsity", 0.5))
+
+
+def overall_sparsity(weights: Sequence[WeightSparsity]) -> float | None:
+    """Zeros over all elements of the given tensors, or None where there are none."""
+    total = sum(w.total for w in weights)
+    return sum(w.zeros for w in weights) / total if total else None
+
+
+def kernel_sparsity(model: ModelResult | None) -> float | None:
+    return None if model is None else overall_sparsity(model.kernel_sparsity())
+
+
+def tflite_weight_sparsity(model: ModelResult | None) -> float | None:
+    if model is None or model.tflite is None:
+        return None
+    return overall_sparsity(model.tflite.weight_sparsity)
+
+
+def dataset_table(info: DatasetInfo) -> Table:
+    table = Table(title="Dataset", show_header=False, title_justify="left")
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    table.add_row("source", info.source)
+    if info.loaded_from:
+        table.add_row("file", info.loaded_from)
+    table.add_row("train images", f"{info.train:,}")
+    table.add_row("test images", f"{info.test:,}")
+    if info.class_counts:
+        table.add_row("per class", " ".join(f"{i}:{n}" for i, n in enumerate(info.class_counts)))
+    if info.note:
+        table.add_row("note", Text(info.note, style="yellow"))
+    return table
+
+
+def accuracy_table(results: RunResults) -> Table:
+    table = Table(title="Accuracy on the test set", title_justify="left")
+    table.add_column("model")
+    table.add_column("Keras", justify="right")
+    table.add_column("TFLite", justify="right")
+    for name, label in MODEL_LABELS.items():
+        model = results.models.get(name)
+        tflite = model.tflite if model else None
+        table.add_row(
+            label,
+            fmt_accuracy(model.keras_accuracy if model else None),
+            fmt_accuracy(tflite.accuracy if tflite else None),
+        )
+    return table
+
+
+def sparsity_table(results: RunResults, models: Sequence[str] = ("pruned", "qat", "pqat")) -> Table:
+    """Per-weight sparsity of several models side by side; below-target kernels are red."""
+    target = target_sparsity(results)
+    table = Table(title=f"Per-layer sparsity (target {target:.0%})", title_justify="left")
+    table.add_column("weight")
+    shown = [m for m in models]
+    for name in shown:
+        table.add_column(MODEL_LABELS.get(name, name), justify="right")
+    weight_names: list[str] = []
+    for name in shown:
+        model = results.models.get(name)
+        for w in model.sparsity if model else ():
+            if w.name not in weight_names:
+                weight_names.append(w.name)
+    for weight in weight_names:
+        cells: list[Text] = []
+        for name in shown:
+            model = results.models.get(name)
+            found = next((w for w in model.sparsity if w.name == weight), None) if model else None
+            if found is None:
+                cells.append(MISSING)
+            else:
+                is_kernel = "kernel" in weight
+                cells.append(
+                    Text.assemble(
+                        fmt_fraction(found.fraction, target if is_kernel else None),
+                        Text(f" {found.zeros}/{found.total}", style="dim"),
+                    )
+                )
+        table.add_row(weight, *cells)
+    if not weight_names:
+        table.add_row(Text("no model yet", style="dim"), *[MISSING for _ in shown])
+    return table
+
+
+def tflite_table(results: RunResults) -> Table:
+    """Size, accuracy and the zeros kept inside each converted .tflite file."""
+    target = target_sparsity(results)
+    table = Table(title="TFLite models", title_justify="left")
+    table.add_column("model")
+    table.add_column("raw KB", justify="right")
+    table.add_column("zipped KB", justify="right")
+    table.add_column("weight zeros", justify="right")
+    table.add_column("accuracy", justify="right")
+    for name in TFLITE_MODELS:
+        model = results.models.get(name)
+        tflite = model.tflite if model else None
+        table.add_row(
+            MODEL_LABELS[name],
+            fmt_kb(tflite.bytes if tflite else None),
+            fmt_kb(tflite.zipped_bytes if tflite else None),
+            fmt_fraction(tflite_weight_sparsity(model), target),
+            fmt_accuracy(tflite.accuracy if tflite else None),
+        )
+    return table
+
+
+def tflite_weights_table(results: RunResults, name: str) -> Table:
+    """The weight tensors inside one .tflite file and their zeros."""
+    model = results.models.get(name)
+    table = Table(title=f"Weights inside {MODEL_LABELS.get(name, name)} .tflite", title_justify="left")
+    table.add_column("tensor")
+    table.add_column("zeros", justify="right")
+    table.add_column("sparsity", justify="right")
+    for w in model.tflite.weight_sparsity if model and model.tflite else ():
+        table.add_row(w.name, f"{w.zeros}/{w.total}", fmt_fraction(w.fraction))
+    return table
+
+
+def _bar(value: float | None, maximum: float, width: int = 12) -> Bar | Text:
+    if value is None or maximum <= 0:
+        return MISSING
+    return Bar(size=maximum, begin=0, end=value, width=width)
+
+
+def comparison_table(results: RunResults) -> Table:
+    """Every model in one table, with bars for zipped size and accuracy."""
+    table = Table(title="Comparison", title_justify="left")
+    for header in ("model", "Keras acc", "TFLite acc", "sparsity", "raw KB", "zipped KB"):
+        table.add_column(header, justify="left" if header == "model" else "right")
+    table.add_column("zipped size", no_wrap=True)
+    table.add_column("accuracy", no_wrap=True)
+    zipped = [m.tflite.zipped_bytes for m in results.models.values() if m.tflite]
+    largest = max(zipped, default=0)
+    target = target_sparsity(results)
+    for name, label in MODEL_LABELS.items():
+        model = results.models.get(name)
+        tflite = model.tflite if model else None
+        accuracy = tflite.accuracy if tflite and tflite.accuracy is not None else None
+        if accuracy is None and model is not None:
+            accuracy = model.keras_accuracy
+        sparsity = kernel_sparsity(model) if name != "ptq" else tflite_weight_sparsity(model)
+        table.add_row(
+            label,
+            fmt_accuracy(model.keras_accuracy if model else None),
+            fmt_accuracy(tflite.accuracy if tflite else None),
+            fmt_fraction(sparsity, target if name != "baseline" else None),
+            fmt_kb(tflite.bytes if tflite else None),
+            fmt_kb(tflite.zipped_bytes if tflite else None),
+            _bar(tflite.zipped_bytes if tflite else None, largest),
+            _bar(accuracy, 1.0),
+        )
+    return table
+
+
+def conclusions(results: RunResults) -> list[str]:
+    """The example's findings, stated in this run's figures. Only what the results support is said."""
+    models = results.models
+    lines: list[str] = []
+    base, pruned = models.get("baseline"), models.get("pruned")
+    if base and pruned and base.keras_accuracy is not None and pruned.keras_accuracy is not None:
+        delta = (pruned.keras_accuracy - base.keras_accuracy) * 100
+        lines.append(
+            f"Pruning to {kernel_sparsity(pruned) or 0:.1%} sparsity changed test accuracy by "
+            f"{delta:+.2f} points "
+            f"({base.keras_accuracy:.4f} → {pruned.keras_accuracy:.4f})."
+        )
+    qat_s, pqat_s = kernel_sparsity(models.get("qat")), kernel_sparsity(models.get("pqat"))
+    if qat_s is not None and pqat_s is not None:
+        lines.append(f"PQAT kept {pqat_s:.1%} sparsity, QAT kept {qat_s:.1%}.")
+    qat, pqat = models.get("qat"), models.get("pqat")
+    if qat and pqat and qat.tflite and pqat.tflite:
+        saving = 1 - pqat.tflite.zipped_bytes / qat.tflite.zipped_bytes
+        lines.append(
+            f"PQAT is {saving:.0%} smaller zipped than QAT "
+            f"({pqat.tflite.zipped_bytes / 1000:.2f} KB vs {qat.tflite.zipped_bytes / 1000:.2f} KB)."
+        )
+        inside = tflite_weight_sparsity(pqat)
+        if inside is not None:
+            lines.append(f"The PQAT .tflite file keeps {inside:.1%} zeros in its weights.")
+    ptq = models.get("ptq")
+    pqat_acc = pqat.tflite.accuracy if pqat and pqat.tflite else None
+    ptq_acc = ptq.tflite.accuracy if ptq and ptq.tflite else None
+    if pqat_acc is not None and ptq_acc is not None:
+        delta = (pqat_acc - ptq_acc) * 100
+        lines.append(
+            f"PQAT TFLite accuracy {pqat_acc:.4f} vs post-training quantization "
+            f"{ptq_acc:.4f} ({delta:+.2f} points)."
+        )
+    return lines
+
+
+def conclusions_text(results: RunResults) -> Text:
+    lines = conclusions(results)
+    if not lines:
+        return Text("No conclusions yet: run the pipeline's stages first.", style="dim")
+    return Text("\n").join(Text(f"• {line}") for line in lines)
+
+
+def run_summary(results: RunResults) -> Group:
+    """What `pqat-tui run` prints at the end, and the heart of every report."""
+    parts: list = []
+    if results.dataset is not None:
+        parts.append(dataset_table(results.dataset))
+    parts += [
+        accuracy_table(results),
+        sparsity_table(results),
+        tflite_table(results),
+        comparison_table(results),
+        conclusions_text(results),
+    ]
+    if results.failures:
+        failed = Table(title="Failed stages", title_justify="left", style="red")
+        failed.add_column("stage")
+        failed.add_column("error")
+        for stage, error in results.failures.items():
+            failed.add_row(stage, error)
+        parts.append(failed)
+    return Group(*parts)
