@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -56,6 +57,9 @@ class DatasetInfo:
     class_counts: tuple[int, ...] = ()  # training images per class
     note: str | None = None  # e.g. why the sample stands in for MNIST
     loaded_from: str | None = None  # the file actually read, when there is one
+    # A few training digits for the Data panel: raw 28x28 uint8 pixels (784 bytes each) and their labels.
+    preview_images: tuple[bytes, ...] = ()
+    preview_labels: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,8 @@ class RunResults:
                 class_counts=tuple(ds.get("class_counts") or ()),
                 note=ds.get("note"),
                 loaded_from=ds.get("loaded_from"),
+                preview_images=tuple(base64.b64decode(p) for p in ds.get("preview_images") or ()),
+                preview_labels=tuple(int(label) for label in ds.get("preview_labels") or ()),
             ),
             models={name: _model_from_json(m) for name, m in (data.get("models") or {}).items()},
             stage_seconds={k: float(v) for k, v in (data.get("stage_seconds") or {}).items()},
@@ -186,4 +192,6 @@ def _dataset_json(ds: DatasetInfo | None) -> dict[str, Any] | None:
         "class_counts": list(ds.class_counts),
         "note": ds.note,
         "loaded_from": ds.loaded_from,
+        "preview_images": [base64.b64encode(p).decode("ascii") for p in ds.preview_images],
+        "preview_labels": list(ds.preview_labels),
     }

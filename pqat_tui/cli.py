@@ -23,7 +23,8 @@ def _pipeline_options() -> argparse.ArgumentParser:
     group.add_argument(
         "--data",
         metavar="SOURCE",
-        help=f"mnist, fashion_mnist, sample, a .npz file or a folder of MNIST IDX files (default: {defaults.data})",
+        help="mnist, fashion_mnist, sample, a .npz file or a folder of MNIST IDX files "
+        f"(default: {defaults.data})",
     )
     group.add_argument(
         "--epochs", type=int, help=f"baseline training epochs (default: {defaults.baseline.epochs})"

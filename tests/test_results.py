@@ -8,7 +8,15 @@ def _results() -> RunResults:
     weights = (WeightSparsity("conv2d/kernel", 54, 108), WeightSparsity("conv2d/bias", 0, 12))
     return RunResults(
         config={"prune": {"sparsity": 0.5}},
-        dataset=DatasetInfo("sample", 4000, 1000, (400,) * 10, note="offline"),
+        dataset=DatasetInfo(
+            "sample",
+            4000,
+            1000,
+            (400,) * 10,
+            note="offline",
+            preview_images=(bytes(range(256)) * 3 + bytes(16),),
+            preview_labels=(7,),
+        ),
         models={
             "pqat": ModelResult(
                 keras_accuracy=0.93,
