@@ -6,6 +6,7 @@ Imported only once TensorFlow is loaded (see engine.tf_runtime).
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 
@@ -38,7 +39,10 @@ def convert_keras(
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
     if representative is not None:
         converter.representative_dataset = representative
-    return converter.convert()
+    with warnings.catch_warnings():
+        # "Statistics for quantized inputs were expected": QAT models carry their own ranges.
+        warnings.simplefilter("ignore", UserWarning)
+        return converter.convert()
 
 
 def describe(content: bytes, name: str) -> TFLiteInfo:

@@ -52,7 +52,7 @@ class Dataset:
 
 
 def sample_path() -> Path:
-    """The bundled sample: `<repo>/assets/` in a checkout, `<site-packages>/pqat_tui/assets/` when installed."""
+    """The bundled sample: `<repo>/assets/` in a checkout, `<site-packages>/pqat_tui/assets/` installed."""
     root = Path(__file__).resolve().parent.parent
     candidates = (root / "assets" / SAMPLE_FILE, root / "pqat_tui" / "assets" / SAMPLE_FILE)
     for candidate in candidates:
@@ -121,8 +121,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
             missing = [name for name in ARRAY_NAMES if name not in archive.files]
             if missing:
                 raise DataError(
-                    f"{path}: missing array(s) {', '.join(missing)} "
-                    f"(expected {', '.join(ARRAY_NAMES)})"
+                    f"{path}: missing array(s) {', '.join(missing)} (expected {', '.join(ARRAY_NAMES)})"
                 )
             return {name: archive[name] for name in ARRAY_NAMES}
     except DataError:
@@ -145,7 +144,9 @@ def _find_idx_file(folder: Path, prefix: str, kind: str) -> Path:
         if p.is_file() and p.name.startswith(prefix) and kind in p.name and not p.name.startswith(".")
     )
     if not matches:
-        raise DataError(f"{folder}: no {prefix}-{kind}-ubyte[.gz] file (a folder must hold the four MNIST files)")
+        raise DataError(
+            f"{folder}: no {prefix}-{kind}-ubyte[.gz] file (a folder must hold the four MNIST files)"
+        )
     return matches[0]
 
 
@@ -181,9 +182,7 @@ def _read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
 
 
-def _from_arrays(
-    source: str, arrays: dict[str, np.ndarray], path: Path, note: str | None = None
-) -> Dataset:
+def _from_arrays(source: str, arrays: dict[str, np.ndarray], path: Path, note: str | None = None) -> Dataset:
     x_train = _images(arrays["x_train"], "x_train", path)
     y_train = _labels(arrays["y_train"], "y_train", path)
     x_test = _images(arrays["x_test"], "x_test", path)

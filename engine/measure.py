@@ -95,7 +95,9 @@ def _tflite_tensor_label(
     return f"{op_name.lower()} #{position} weights ({np.dtype(dtype).name})"
 
 
-def tflite_accuracy(content: bytes, images: np.ndarray, labels: np.ndarray, batch: int = TFLITE_BATCH) -> float:
+def tflite_accuracy(
+    content: bytes, images: np.ndarray, labels: np.ndarray, batch: int = TFLITE_BATCH
+) -> float:
     """Top-1 accuracy of a .tflite model, fed whole batches (the example invokes it once per image)."""
     interpreter = Interpreter(model_content=content)
     input_details = interpreter.get_input_details()[0]

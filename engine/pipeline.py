@@ -94,8 +94,12 @@ class PipelineSession:
         missing = missing_inputs(stage, self._done)
         if missing:
             names = ", ".join(s.title for s in missing)
-            self._fail(stage, f"needs the output of {names}: run {'it' if len(missing) == 1 else 'them'} first",
-                       seconds(), emit)
+            self._fail(
+                stage,
+                f"needs the output of {names}: run {'it' if len(missing) == 1 else 'them'} first",
+                seconds(),
+                emit,
+            )
             return
         try:
             if stop.is_set():

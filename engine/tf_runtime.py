@@ -28,7 +28,7 @@ def configure_environment() -> None:
 
 
 def load_tensorflow() -> dict[str, str]:
-    """Import TensorFlow, tf_keras, tfmot and LiteRT (once; later calls are free) and return their versions."""
+    """Import TensorFlow, tf_keras, tfmot and LiteRT (once; later calls are free); return their versions."""
     global _versions
     with _lock:
         if _versions is not None:
@@ -67,7 +67,8 @@ _DISTRIBUTIONS = {
 
 def installed_versions() -> dict[str, str]:
     """The same keys as load_tensorflow's, read from package metadata: cheap, imports nothing."""
-    from importlib.metadata import PackageNotFoundError, version as dist_version
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
 
     versions = {"python": platform.python_version()}
     for key, distribution in _DISTRIBUTIONS.items():
@@ -87,7 +88,8 @@ def _litert_version(module: object) -> str:
     version = getattr(module, "__version__", None)
     if version:
         return str(version)
-    from importlib.metadata import PackageNotFoundError, version as dist_version
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
 
     try:
         return dist_version("ai-edge-litert")

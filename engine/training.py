@@ -190,9 +190,7 @@ def prune_stage(
     )
     pruned = tfmot.sparsity.keras.prune_low_magnitude(copy_model(baseline), pruning_schedule=schedule)
     compile_model(pruned, config.learning_rate)
-    history = _fit(
-        pruned, data, config, Stage.PRUNE, emit, stop, (tfmot.sparsity.keras.UpdatePruningStep(),)
-    )
+    history = _fit(pruned, data, config, Stage.PRUNE, emit, stop, (tfmot.sparsity.keras.UpdatePruningStep(),))
     stripped = tfmot.sparsity.keras.strip_pruning(pruned)
     # The wrapped model computes with the same (masked) weights; only it is compiled, as in the example.
     return _trained(stripped, data, history, compiled=pruned)
