@@ -1,4 +1,5 @@
-"""The `pqat-tui` command line: the app by default, `run` headless, `report` to re-render a results file.
+"""The `pqat-tui` command line: the app by default, `run` headless, `report` to re-render a results file,
+`config` to print the effective config.
 
 Each command's work lives in its own module, imported only when that command runs, so that `--help` and
 `report` never pay for TensorFlow.
@@ -9,16 +10,35 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from engine.config import PipelineConfig
+from engine.config_file import (
+    CONFIG_FILE_NAME,
+    ConfigError,
+    check_setting,
+    config_to_toml,
+    find_config_file,
+    parse_setting,
+    read_config_file,
+    setting_keys,
+    unknown_key_error,
+    with_setting,
+)
 
 EXIT_USAGE = 2
 
 
-def _pipeline_options() -> argparse.ArgumentParser:
-    """Options shared by the app and `run`: every default comes from PipelineConfig."""
+def _pipeline_options(*, for_subcommand: bool = False) -> argparse.ArgumentParser:
+    """Options shared by the app and `run`: every default comes from PipelineConfig.
+
+    A subcommand's copy leaves options it was not given out of the namespace (SUPPRESS), so that
+    `pqat-tui --sparsity 0.7 run` keeps the value given before the subcommand.
+    """
     defaults = PipelineConfig()
-    parser = argparse.ArgumentParser(add_help=False)
+    parser = argparse.ArgumentParser(
+        add_help=False, argument_default=argparse.SUPPRESS if for_subcommand else None
+    )
     group = parser.add_argument_group("pipeline")
     group.add_argument(
         "--data",
@@ -36,14 +56,26 @@ def _pipeline_options() -> argparse.ArgumentParser:
         "--sparsity", type=float, help=f"target sparsity of pruning (default: {defaults.prune.sparsity})"
     )
     group.add_argument("--seed", type=int, help=f"random seed (default: {defaults.seed})")
+    group.add_argument(
+        "--config",
+        metavar="FILE",
+        help=f"read settings from this TOML file (default: ./{CONFIG_FILE_NAME} when there is one)",
+    )
+    group.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        dest="settings",
+        help="override any config key, e.g. --set prune.frequency=50 (repeatable; see `pqat-tui config`)",
+    )
     return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = _pipeline_options()
+    common = _pipeline_options(for_subcommand=True)
     parser = argparse.ArgumentParser(
         prog="pqat-tui",
-        parents=[common],
+        parents=[_pipeline_options()],
         description="Walk a Keras model through pruning, QAT, pruning-preserving QAT and TFLite conversion.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -56,27 +88,55 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("results", metavar="RESULTS.json")
     report.add_argument("--format", choices=["html", "svg", "md", "txt", "json"], default="txt")
     report.add_argument("-o", "--output", metavar="PATH", help="write here instead of standard output")
+    commands.add_parser(
+        "config",
+        parents=[common],
+        help="print the effective config (defaults < config file < flags) as TOML",
+    )
     return parser
 
 
+# The named flags and the config key each one sets.
+FLAG_KEYS: dict[str, str] = {
+    "data": "data",
+    "seed": "seed",
+    "epochs": "baseline.epochs",
+    "prune_epochs": "prune.epochs",
+    "sparsity": "prune.sparsity",
+}
+
+
 def config_from_args(args: argparse.Namespace) -> PipelineConfig:
-    """The effective config, or SystemExit(2) with a one-line message for a value out of range."""
-    if args.epochs is not None and args.epochs < 1:
-        _usage_error(f"--epochs {args.epochs}: must be at least 1")
-    if args.prune_epochs is not None and args.prune_epochs < 1:
-        _usage_error(f"--prune-epochs {args.prune_epochs}: must be at least 1")
-    if args.sparsity is not None and not 0.0 <= args.sparsity < 1.0:
-        _usage_error(f"--sparsity {args.sparsity}: must be in [0, 1)")
-    return PipelineConfig().with_overrides(
-        data=args.data,
-        seed=args.seed,
-        epochs=args.epochs,
-        prune_epochs=args.prune_epochs,
-        sparsity=args.sparsity,
-    )
+    """The effective config, or SystemExit(2) with a one-line message for any invalid value.
+
+    Defaults < the config file (`--config FILE`, else ./pqat-tui.toml) < `--set KEY=VALUE` < named flags.
+    """
+    try:
+        return _effective_config(args)
+    except ConfigError as error:
+        _usage_error(str(error))
 
 
-def _usage_error(message: str) -> None:
+def _effective_config(args: argparse.Namespace) -> PipelineConfig:
+    config_path = find_config_file(getattr(args, "config", None))
+    config = read_config_file(config_path) if config_path else PipelineConfig()
+    for assignment in getattr(args, "settings", None) or ():
+        key, equals, text = assignment.partition("=")
+        key = key.strip()
+        if not equals:
+            raise ConfigError(f"--set {assignment!r}: must be KEY=VALUE, e.g. prune.sparsity=0.8")
+        if key not in setting_keys(config):
+            raise unknown_key_error(key, setting_keys(config), source="--set")
+        config = with_setting(config, key, parse_setting(key, text, shown=f"--set {assignment}"))
+    for dest, key in FLAG_KEYS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            flag = "--" + dest.replace("_", "-")
+            config = with_setting(config, key, check_setting(key, value, label=flag))
+    return config
+
+
+def _usage_error(message: str) -> NoReturn:
     print(f"pqat-tui: error: {message}", file=sys.stderr)
     raise SystemExit(EXIT_USAGE)
 
@@ -88,6 +148,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return report_command(args)
     config = config_from_args(args)
+    if args.command == "config":
+        print(config_to_toml(config, header=_config_header(args)), end="")
+        return 0
     if args.command == "run":
         from pqat_tui.headless import run_command
 
@@ -95,6 +158,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pqat_tui.app_command import app_command
 
     return app_command(config)
+
+
+def _config_header(args: argparse.Namespace) -> str:
+    config_path = find_config_file(getattr(args, "config", None))
+    source = f"defaults < {config_path}" if config_path else "defaults"
+    return f"pqat-tui effective config ({source} < command-line flags)\nUse it with: pqat-tui --config FILE"
 
 
 if __name__ == "__main__":  # pragma: no cover
