@@ -16,6 +16,7 @@ import dataclasses
 import threading
 import time
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from engine.config import PipelineConfig
@@ -248,3 +249,16 @@ class StoredSession:
 def _one_line(error: BaseException) -> str:
     text = " ".join(str(error).split())
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def open_run(config: PipelineConfig, run_dir: Path, **options: Any) -> StoredSession:
+    """Lock the run folder (creating it if need be) and open a StoredSession on it.
+
+    RunStoreError (RunLockedError when another process holds the run) before any work.
+    """
+    folder = RunFolder.open(run_dir)
+    try:
+        return StoredSession(config, folder, **options)
+    except BaseException:
+        folder.close()
+        raise

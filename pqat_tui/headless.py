@@ -15,6 +15,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -54,6 +55,13 @@ class _Skipped(EngineEvent):
 
 
 @dataclass(frozen=True)
+class _Kept(EngineEvent):
+    """A stage the run folder already holds, with unchanged inputs: not run again."""
+
+    stage: Stage
+
+
+@dataclass(frozen=True)
 class _WorkerDone(EngineEvent):
     pass
 
@@ -64,15 +72,22 @@ class _Outcome:
     failed: dict[Stage, str] = field(default_factory=dict)
     skipped: dict[Stage, tuple[Stage, ...]] = field(default_factory=dict)
     cancelled: Stage | None = None
+    kept: list[Stage] = field(default_factory=list)
 
 
 def _run_pipeline(session: object, events: queue.Queue[EngineEvent], stop: threading.Event) -> None:
-    """Worker thread: every stage in order; a stage whose input failed is skipped, not run."""
+    """Worker thread: every stage in order; a stage whose input failed is skipped, not run.
+
+    A stage the session already has done (kept from the run folder, unchanged) is not run again.
+    """
     unavailable: set[Stage] = set()
     try:
         for stage in PIPELINE:
             if stop.is_set():
                 break
+            if stage in session.done_stages():  # type: ignore[attr-defined]
+                events.put(_Kept(stage))
+                continue
             blocked = tuple(s for s in STAGE_INPUTS[stage] if s in unavailable)
             if blocked:
                 unavailable.add(stage)
@@ -139,6 +154,13 @@ class _ProgressView:
         elif isinstance(event, StageCancelled):
             self.outcome.cancelled = event.stage
             self._stage_ended(Text.assemble(("■ ", "yellow"), f"{event.stage.title:<9}", "cancelled"))
+        elif isinstance(event, _Kept):
+            self.outcome.kept.append(event.stage)
+            self._stage_ended(
+                Text.assemble(
+                    ("✓ ", "green"), f"{event.stage.title:<9}", ("kept: its inputs are unchanged", "dim")
+                )
+            )
         elif isinstance(event, _Skipped):
             self.outcome.skipped[event.stage] = event.because
             needs = ", ".join(s.title for s in event.because)
@@ -177,13 +199,27 @@ def _secs(seconds: float) -> Text:
 
 
 def run_command(config: PipelineConfig, args: argparse.Namespace) -> int:
-    from engine.pipeline import PipelineSession
-    from engine.tf_runtime import redirect_native_stderr
+    from engine.run_store import RunStoreError
+    from engine.stored_session import open_run
 
     console = Console(highlight=False)
+    try:
+        session = open_run(config, Path(args.run_dir))
+    except RunStoreError as error:
+        print(f"pqat-tui: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        console.print(Text(session.summary(), style="dim"))
+        return _run_in_folder(config, args, session, console)
+    finally:
+        session.close()
+
+
+def _run_in_folder(config: PipelineConfig, args: argparse.Namespace, session: Any, console: Console) -> int:
+    from engine.tf_runtime import redirect_native_stderr
+
     log_dir = Path(tempfile.mkdtemp(prefix="pqat-tui-run-"))
     log_file = log_dir / "tensorflow.log"
-    session = PipelineSession(config)
     events: queue.Queue[EngineEvent] = queue.Queue()
     stop = threading.Event()
     view = _ProgressView(console, log_file)
@@ -216,6 +252,7 @@ def run_command(config: PipelineConfig, args: argparse.Namespace) -> int:
     if interrupted or outcome.cancelled is not None:
         stage = outcome.cancelled.title if outcome.cancelled else "the run"
         console.print(Text(f"Interrupted: {stage} stopped and nothing of it was kept.", style="yellow"))
+        console.print(Text(f"Finished stages are kept: pqat-tui run --resume {args.run_dir}", style="yellow"))
         shutil.rmtree(log_dir, ignore_errors=True)
         return EXIT_INTERRUPTED
 
@@ -226,6 +263,7 @@ def run_command(config: PipelineConfig, args: argparse.Namespace) -> int:
     console.print(run_summary(results))
     if args.json:
         console.print(Text(f"Results written to {args.json}", style="dim"))
+    console.print(Text(f"Run folder: {args.run_dir}", style="dim"))
     if outcome.failed:
         if outcome.skipped:
             skipped = ", ".join(s.title for s in outcome.skipped)
