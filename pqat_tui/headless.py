@@ -38,6 +38,7 @@ from engine.events import (
     StageFinished,
     StageStarted,
 )
+from engine.results import RunResults
 from engine.stages import STAGE_INPUTS, Stage
 from pqat_tui.tables import run_summary
 
@@ -199,25 +200,59 @@ def _secs(seconds: float) -> Text:
 
 
 def run_command(config: PipelineConfig, args: argparse.Namespace) -> int:
+    report_dir = Path(args.report) if getattr(args, "report", None) else None
+    if report_dir is not None:
+        # An unusable report folder is found before the run, not after a minute of training.
+        from pqat_tui.report.export import ReportError, ensure_folder
+
+        try:
+            ensure_folder(report_dir)
+        except ReportError as error:
+            print(f"pqat-tui: error: {error}", file=sys.stderr)
+            return EXIT_USAGE
     from engine.run_store import RunStoreError
     from engine.stored_session import open_run
 
-    console = Console(highlight=False)
     try:
+        # Locks the run folder; another process on the same run is refused here, before any work.
         session = open_run(config, Path(args.run_dir))
     except RunStoreError as error:
         print(f"pqat-tui: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        console.print(Text(session.summary(), style="dim"))
-        return _run_in_folder(config, args, session, console)
+        Console(highlight=False).print(Text(session.summary(), style="dim"))
+        status = _run(config, args, session)
     finally:
         session.close()
+    if report_dir is not None and not _export(status.results, report_dir):
+        return EXIT_USAGE
+    return status.code
 
 
-def _run_in_folder(config: PipelineConfig, args: argparse.Namespace, session: Any, console: Console) -> int:
+@dataclass(frozen=True)
+class _RunStatus:
+    code: int
+    results: RunResults
+
+
+def _export(results: RunResults, folder: Path) -> bool:
+    """Write the report (a partial or failed run's too); False, with a one-line error, if it cannot be."""
+    from pqat_tui.report import ReportError, export_report
+
+    try:
+        export_report(results, folder)
+    except ReportError as error:
+        print(f"pqat-tui: error: {error}", file=sys.stderr)
+        return False
+    Console(highlight=False).print(Text(f"Report written to {folder}/", style="dim"))
+    return True
+
+
+def _run(config: PipelineConfig, args: argparse.Namespace, session: Any) -> _RunStatus:
+    """Every stage the session (a StoredSession on the run folder) does not already hold, with progress."""
     from engine.tf_runtime import redirect_native_stderr
 
+    console = Console(highlight=False)
     log_dir = Path(tempfile.mkdtemp(prefix="pqat-tui-run-"))
     log_file = log_dir / "tensorflow.log"
     events: queue.Queue[EngineEvent] = queue.Queue()
@@ -248,13 +283,13 @@ def _run_in_folder(config: PipelineConfig, args: argparse.Namespace, session: An
     if Stage.DATA in outcome.failed:
         print(f"pqat-tui: error: {outcome.failed[Stage.DATA]}", file=sys.stderr)
         shutil.rmtree(log_dir, ignore_errors=True)
-        return EXIT_USAGE
+        return _RunStatus(EXIT_USAGE, session.results)
     if interrupted or outcome.cancelled is not None:
         stage = outcome.cancelled.title if outcome.cancelled else "the run"
         console.print(Text(f"Interrupted: {stage} stopped and nothing of it was kept.", style="yellow"))
         console.print(Text(f"Finished stages are kept: pqat-tui run --resume {args.run_dir}", style="yellow"))
         shutil.rmtree(log_dir, ignore_errors=True)
-        return EXIT_INTERRUPTED
+        return _RunStatus(EXIT_INTERRUPTED, session.results)
 
     results = session.results
     if args.json:
@@ -269,6 +304,6 @@ def _run_in_folder(config: PipelineConfig, args: argparse.Namespace, session: An
             skipped = ", ".join(s.title for s in outcome.skipped)
             console.print(Text(f"Skipped because an input failed: {skipped}", style="red"))
         console.print(Text(f"TensorFlow's log and the tracebacks are in {log_file}", style="red"))
-        return EXIT_FAILED
+        return _RunStatus(EXIT_FAILED, results)
     shutil.rmtree(log_dir, ignore_errors=True)
-    return EXIT_OK
+    return _RunStatus(EXIT_OK, results)
