@@ -37,6 +37,7 @@ from engine.events import (
     StageFinished,
     StageStarted,
 )
+from engine.results import RunResults
 from engine.stages import STAGE_INPUTS, Stage
 from pqat_tui.tables import run_summary
 
@@ -177,6 +178,42 @@ def _secs(seconds: float) -> Text:
 
 
 def run_command(config: PipelineConfig, args: argparse.Namespace) -> int:
+    report_dir = Path(args.report) if getattr(args, "report", None) else None
+    if report_dir is not None:
+        # An unusable report folder is found before the run, not after a minute of training.
+        from pqat_tui.report.export import ReportError, ensure_folder
+
+        try:
+            ensure_folder(report_dir)
+        except ReportError as error:
+            print(f"pqat-tui: error: {error}", file=sys.stderr)
+            return EXIT_USAGE
+    status = _run(config, args)
+    if report_dir is not None and not _export(status.results, report_dir):
+        return EXIT_USAGE
+    return status.code
+
+
+@dataclass(frozen=True)
+class _RunStatus:
+    code: int
+    results: RunResults
+
+
+def _export(results: RunResults, folder: Path) -> bool:
+    """Write the report (a partial or failed run's too); False, with a one-line error, if it cannot be."""
+    from pqat_tui.report import ReportError, export_report
+
+    try:
+        export_report(results, folder)
+    except ReportError as error:
+        print(f"pqat-tui: error: {error}", file=sys.stderr)
+        return False
+    Console(highlight=False).print(Text(f"Report written to {folder}/", style="dim"))
+    return True
+
+
+def _run(config: PipelineConfig, args: argparse.Namespace) -> _RunStatus:
     from engine.pipeline import PipelineSession
     from engine.tf_runtime import redirect_native_stderr
 
@@ -212,12 +249,12 @@ def run_command(config: PipelineConfig, args: argparse.Namespace) -> int:
     if Stage.DATA in outcome.failed:
         print(f"pqat-tui: error: {outcome.failed[Stage.DATA]}", file=sys.stderr)
         shutil.rmtree(log_dir, ignore_errors=True)
-        return EXIT_USAGE
+        return _RunStatus(EXIT_USAGE, session.results)
     if interrupted or outcome.cancelled is not None:
         stage = outcome.cancelled.title if outcome.cancelled else "the run"
         console.print(Text(f"Interrupted: {stage} stopped and nothing of it was kept.", style="yellow"))
         shutil.rmtree(log_dir, ignore_errors=True)
-        return EXIT_INTERRUPTED
+        return _RunStatus(EXIT_INTERRUPTED, session.results)
 
     results = session.results
     if args.json:
@@ -231,6 +268,6 @@ def run_command(config: PipelineConfig, args: argparse.Namespace) -> int:
             skipped = ", ".join(s.title for s in outcome.skipped)
             console.print(Text(f"Skipped because an input failed: {skipped}", style="red"))
         console.print(Text(f"TensorFlow's log and the tracebacks are in {log_file}", style="red"))
-        return EXIT_FAILED
+        return _RunStatus(EXIT_FAILED, results)
     shutil.rmtree(log_dir, ignore_errors=True)
-    return EXIT_OK
+    return _RunStatus(EXIT_OK, results)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -109,7 +110,7 @@ def test_markdown_report_is_github_tables_read_from_the_same_cells(rendered: dic
     assert "| model | Keras acc | TFLite acc | sparsity | raw KB | zipped KB | zipped size | accuracy |" in md
     assert "|:---|---:|---:|---:|---:|---:|:---|:---|" in md
     assert "| PQAT | 0.9440 | 0.9440 | 50.0% | 24.46 | 14.56 | ██████████▎ | ███████████▎ |" in md
-    assert "| dense/kernel:0 | 50.0% 10140/20280 | 1.6% 324/20280 | 50.0% 10140/20280 |" in md
+    assert "| dense/kernel | 50.0% 10140/20280 | 1.6% 324/20280 | 50.0% 10140/20280 |" in md
     assert "| Convert | done | 5.3 | zipped QAT 17.02 KB, PQAT 14.56 KB |" in md
     assert "| LiteRT | 2.3.0 |" in md
     assert "| prune | 3 | 32 | 1e-05 | 0.1 | 0.5 | 0 | 100 | — |" in md
@@ -255,3 +256,12 @@ def test_report_command_unwritable_output_exits_2(tmp_path: Path, capsys: pytest
     blocker.write_text("")
     assert main(["report", str(FIXTURE), "-o", str(blocker / "r.md")]) == 2
     assert "it is a file, not a folder" in capsys.readouterr().err
+
+
+def test_exported_files_follow_the_umask_not_private_temp_files(tmp_path: Path, results: RunResults) -> None:
+    old = os.umask(0o022)
+    try:
+        written = export_report(results, tmp_path)
+    finally:
+        os.umask(old)
+    assert {oct(p.stat().st_mode & 0o777) for p in written} == {oct(0o644)}

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+import secrets
 from datetime import datetime
 from pathlib import Path
 
@@ -40,20 +40,21 @@ def _reason(error: OSError) -> str:
 
 
 def _write_temp(folder: Path, name: str, text: str) -> Path:
-    handle, temp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=folder)
+    # Not tempfile.mkstemp: its files are private (0600), and a report is meant to be shared (umask applies).
+    temp = folder / f".{name}.{secrets.token_hex(4)}.tmp"
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
+        with temp.open("x", encoding="utf-8", newline="\n") as file:
             file.write(text)
             file.flush()
             os.fsync(file.fileno())
     except BaseException:
-        Path(temp).unlink(missing_ok=True)
+        temp.unlink(missing_ok=True)
         raise
-    return Path(temp)
+    return temp
 
 
-def write_files_atomically(folder: Path, contents: dict[str, str]) -> list[Path]:
-    """Write `{file name: text}` into `folder`, all or nothing; raise ReportError on failure."""
+def ensure_folder(folder: Path) -> Path:
+    """Create `folder` (and its parents) or raise ReportError: callers check before long work, too."""
     folder = Path(folder)
     if folder.exists() and not folder.is_dir():
         raise ReportError(f"cannot write a report into {folder}: it is a file, not a folder")
@@ -61,6 +62,12 @@ def write_files_atomically(folder: Path, contents: dict[str, str]) -> list[Path]
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise ReportError(f"cannot create report folder {folder}: {_reason(error)}") from error
+    return folder
+
+
+def write_files_atomically(folder: Path, contents: dict[str, str]) -> list[Path]:
+    """Write `{file name: text}` into `folder`, all or nothing; raise ReportError on failure."""
+    folder = ensure_folder(folder)
     temps: dict[str, Path] = {}
     try:
         for name, text in contents.items():
