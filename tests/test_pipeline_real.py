@@ -224,3 +224,38 @@ def test_offline_mnist_falls_back_to_the_sample(tmp_path: Path, monkeypatch: pyt
     warnings = [e for e in events if isinstance(e, LogMessage) and e.level == "warning"]
     assert warnings and warnings[0].text == info.note
     assert "\n" not in info.note
+
+
+def test_fast_conversion_matches_the_examples_converter() -> None:
+    """convert_keras skips the SavedModel export; the .tflite must compute exactly what the example's does."""
+    import tensorflow as tf
+    import tensorflow_model_optimization as tfmot
+    from ai_edge_litert.interpreter import Interpreter
+
+    from engine.conversion import convert_keras
+    from engine.data import load_dataset
+    from engine.measure import tflite_weight_sparsity
+    from engine.tf_runtime import load_tensorflow
+    from engine.training import build_model
+
+    load_tensorflow()
+    model = tfmot.quantization.keras.quantize_model(build_model())
+    ours = convert_keras(model)
+    converter = tf.lite.TFLiteConverter.from_keras_model(model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    examples = converter.convert()
+
+    assert abs(len(ours) - len(examples)) <= 0.01 * len(examples)
+    assert tflite_weight_sparsity(ours, ("conv2d", "dense")) == tflite_weight_sparsity(
+        examples, ("conv2d", "dense")
+    )
+    images = load_dataset("sample").x_test[:64]
+    outputs = []
+    for content in (ours, examples):
+        interpreter = Interpreter(model_content=content)
+        assert interpreter.get_signature_list() == {
+            "serving_default": {"inputs": [model.inputs[0].name.split(":")[0]], "outputs": ["quant_dense"]}
+        }
+        runner = interpreter.get_signature_runner()
+        outputs.append(runner(**{model.inputs[0].name.split(":")[0]: images})["quant_dense"])
+    np.testing.assert_array_equal(outputs[0], outputs[1])
