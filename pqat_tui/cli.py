@@ -1,4 +1,5 @@
-"""The `pqat-tui` command line: the app by default, `run` headless, `report` to re-render a results file.
+"""The `pqat-tui` command line: the app by default, `run` headless, `report` to re-render a results file,
+`config` to print the effective config.
 
 Each command's work lives in its own module, imported only when that command runs, so that `--help` and
 `report` never pay for TensorFlow.
@@ -9,16 +10,38 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import NoReturn
 
 from engine.config import PipelineConfig
+from engine.config_file import (
+    CONFIG_FILE_NAME,
+    ConfigError,
+    check_setting,
+    config_to_toml,
+    find_config_file,
+    parse_setting,
+    read_config_file,
+    setting_keys,
+    unknown_key_error,
+    with_setting,
+)
+from engine.run_store import CONFIG_FILE, DEFAULT_RUNS_ROOT, RunStoreError, new_run_dir, resolve_resume_dir
 
 EXIT_USAGE = 2
+RESUME_LATEST = ""  # `--resume` given without a folder
 
 
-def _pipeline_options() -> argparse.ArgumentParser:
-    """Options shared by the app and `run`: every default comes from PipelineConfig."""
+def _pipeline_options(*, for_subcommand: bool = False) -> argparse.ArgumentParser:
+    """Options shared by the app and `run`: every default comes from PipelineConfig.
+
+    A subcommand's copy leaves options it was not given out of the namespace (SUPPRESS), so that
+    `pqat-tui --sparsity 0.7 run` keeps the value given before the subcommand.
+    """
     defaults = PipelineConfig()
-    parser = argparse.ArgumentParser(add_help=False)
+    parser = argparse.ArgumentParser(
+        add_help=False, argument_default=argparse.SUPPRESS if for_subcommand else None
+    )
     group = parser.add_argument_group("pipeline")
     group.add_argument(
         "--data",
@@ -36,14 +59,41 @@ def _pipeline_options() -> argparse.ArgumentParser:
         "--sparsity", type=float, help=f"target sparsity of pruning (default: {defaults.prune.sparsity})"
     )
     group.add_argument("--seed", type=int, help=f"random seed (default: {defaults.seed})")
+    group.add_argument(
+        "--config",
+        metavar="FILE",
+        help=f"read settings from this TOML file (default: ./{CONFIG_FILE_NAME} when there is one)",
+    )
+    group.add_argument(
+        "--set",
+        metavar="KEY=VALUE",
+        action="append",
+        dest="settings",
+        help="override any config key, e.g. --set prune.frequency=50 (repeatable; see `pqat-tui config`)",
+    )
+    runs = parser.add_argument_group("run folder")
+    runs.add_argument(
+        "--run-dir",
+        metavar="DIR",
+        help=f"keep the run's config, models, results and log in DIR (default: {DEFAULT_RUNS_ROOT}/<time>/); "
+        "a folder that already holds a run is resumed",
+    )
+    runs.add_argument(
+        "--resume",
+        metavar="DIR",
+        nargs="?",
+        const=RESUME_LATEST,
+        help=f"reopen a run (default: the latest under {DEFAULT_RUNS_ROOT}/): stages whose inputs are "
+        "unchanged are kept, changed ones and everything after them run again",
+    )
     return parser
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = _pipeline_options()
+    common = _pipeline_options(for_subcommand=True)
     parser = argparse.ArgumentParser(
         prog="pqat-tui",
-        parents=[common],
+        parents=[_pipeline_options()],
         description="Walk a Keras model through pruning, QAT, pruning-preserving QAT and TFLite conversion.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -56,27 +106,70 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("results", metavar="RESULTS.json")
     report.add_argument("--format", choices=["html", "svg", "md", "txt", "json"], default="txt")
     report.add_argument("-o", "--output", metavar="PATH", help="write here instead of standard output")
+    commands.add_parser(
+        "config",
+        parents=[common],
+        help="print the effective config (defaults < config file < flags) as TOML",
+    )
     return parser
 
 
+# The named flags and the config key each one sets.
+FLAG_KEYS: dict[str, str] = {
+    "data": "data",
+    "seed": "seed",
+    "epochs": "baseline.epochs",
+    "prune_epochs": "prune.epochs",
+    "sparsity": "prune.sparsity",
+}
+
+
 def config_from_args(args: argparse.Namespace) -> PipelineConfig:
-    """The effective config, or SystemExit(2) with a one-line message for a value out of range."""
-    if args.epochs is not None and args.epochs < 1:
-        _usage_error(f"--epochs {args.epochs}: must be at least 1")
-    if args.prune_epochs is not None and args.prune_epochs < 1:
-        _usage_error(f"--prune-epochs {args.prune_epochs}: must be at least 1")
-    if args.sparsity is not None and not 0.0 <= args.sparsity < 1.0:
-        _usage_error(f"--sparsity {args.sparsity}: must be in [0, 1)")
-    return PipelineConfig().with_overrides(
-        data=args.data,
-        seed=args.seed,
-        epochs=args.epochs,
-        prune_epochs=args.prune_epochs,
-        sparsity=args.sparsity,
-    )
+    """The effective config, or SystemExit(2) with a one-line message for any invalid value.
+
+    Defaults < the config file (`--config FILE`, else ./pqat-tui.toml) < `--set KEY=VALUE` < named flags.
+    A run being resumed starts from its own config instead of the defaults and ./pqat-tui.toml.
+    """
+    try:
+        return _effective_config(args)
+    except (ConfigError, RunStoreError) as error:
+        _usage_error(str(error))
 
 
-def _usage_error(message: str) -> None:
+def run_dir_from_args(args: argparse.Namespace) -> Path | None:
+    """The run folder named by `--resume [DIR]` (default: the latest run) or `--run-dir DIR`, or None.
+
+    None means a new folder, `runs/<time>/`. RunStoreError when `--resume` finds no run.
+    """
+    resume = getattr(args, "resume", None)
+    run_dir = getattr(args, "run_dir", None)
+    if resume is not None:
+        if run_dir and resume and Path(run_dir) != Path(resume):
+            raise RunStoreError(f"--run-dir {run_dir} and --resume {resume} name two run folders: give one")
+        return resolve_resume_dir(resume or run_dir or None, DEFAULT_RUNS_ROOT)
+    return Path(run_dir) if run_dir else None
+
+
+def _effective_config(args: argparse.Namespace) -> PipelineConfig:
+    config_path = _config_path(args)
+    config = read_config_file(config_path) if config_path else PipelineConfig()
+    for assignment in getattr(args, "settings", None) or ():
+        key, equals, text = assignment.partition("=")
+        key = key.strip()
+        if not equals:
+            raise ConfigError(f"--set {assignment!r}: must be KEY=VALUE, e.g. prune.sparsity=0.8")
+        if key not in setting_keys(config):
+            raise unknown_key_error(key, setting_keys(config), source="--set")
+        config = with_setting(config, key, parse_setting(key, text, shown=f"--set {assignment}"))
+    for dest, key in FLAG_KEYS.items():
+        value = getattr(args, dest, None)
+        if value is not None:
+            flag = "--" + dest.replace("_", "-")
+            config = with_setting(config, key, check_setting(key, value, label=flag))
+    return config
+
+
+def _usage_error(message: str) -> NoReturn:
     print(f"pqat-tui: error: {message}", file=sys.stderr)
     raise SystemExit(EXIT_USAGE)
 
@@ -88,6 +181,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return report_command(args)
     config = config_from_args(args)
+    if args.command == "config":
+        print(config_to_toml(config, header=_config_header(args)), end="")
+        return 0
+    try:
+        args.run_dir = str(run_dir_from_args(args) or new_run_dir(DEFAULT_RUNS_ROOT))
+    except RunStoreError as error:
+        _usage_error(str(error))
     if args.command == "run":
         from pqat_tui.headless import run_command
 
@@ -95,6 +195,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pqat_tui.app_command import app_command
 
     return app_command(config)
+
+
+def _config_path(args: argparse.Namespace) -> Path | None:
+    """`--config FILE`; else the config of the run being resumed; else ./pqat-tui.toml when there is one."""
+    explicit = getattr(args, "config", None)
+    if explicit is None and args.command != "report":
+        run_dir = run_dir_from_args(args)
+        if run_dir is not None and (run_dir / CONFIG_FILE).is_file():
+            return run_dir / CONFIG_FILE
+    return find_config_file(explicit)
+
+
+def _config_header(args: argparse.Namespace) -> str:
+    config_path = _config_path(args)
+    source = f"defaults < {config_path}" if config_path else "defaults"
+    return f"pqat-tui effective config ({source} < command-line flags)\nUse it with: pqat-tui --config FILE"
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,6 +7,8 @@ a number looks the same wherever it appears.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from rich import box
 from rich.bar import Bar
@@ -15,6 +17,7 @@ from rich.table import Table
 from rich.text import Text
 
 from engine.results import DatasetInfo, ModelResult, RunResults, WeightSparsity
+from engine.stages import MODEL_OF_STAGE, Stage
 
 MODEL_LABELS = {
     "baseline": "Baseline",
@@ -296,6 +299,187 @@ def conclusions_text(results: RunResults) -> Text:
     return Text("\n").join(Text(f"• {line}") for line in lines)
 
 
+def failures_table(results: RunResults) -> Table:
+    """The stages that failed and why, in the engine's own words."""
+    table = Table(title="Failed stages", title_justify="left", style="red")
+    table.add_column("stage")
+    table.add_column("error")
+    for stage, error in results.failures.items():
+        table.add_row(stage, Text(error))
+    return table
+
+
+@dataclass(frozen=True)
+class StageStatus:
+    """Where one stage stands in a run's results: "done", "failed" or "not run"."""
+
+    stage: Stage
+    state: str
+    seconds: float | None = None
+    error: str | None = None
+
+
+def stage_statuses(results: RunResults) -> list[StageStatus]:
+    """Every stage in pipeline order; a stage counts as done when it has a time or left its output."""
+    statuses = []
+    for stage in Stage:
+        seconds = results.stage_seconds.get(stage.value)
+        error = results.failures.get(stage.value)
+        if error is not None:
+            state = "failed"
+        elif seconds is not None or _has_output(results, stage):
+            state = "done"
+        else:
+            state = "not run"
+        statuses.append(StageStatus(stage, state, seconds, error))
+    return statuses
+
+
+def _has_output(results: RunResults, stage: Stage) -> bool:
+    models = results.models
+    if stage is Stage.DATA:
+        return results.dataset is not None
+    if stage in MODEL_OF_STAGE:
+        return MODEL_OF_STAGE[stage] in models
+    converted = [t for n in ("qat", "pqat") if n in models and (t := models[n].tflite) is not None]
+    if stage is Stage.CONVERT:
+        return bool(converted)
+    return any(t.accuracy is not None for t in converted)
+
+
+def _stage_outcome(results: RunResults, stage: Stage) -> str:
+    """What a finished stage produced, in figures: the line a reader looks for first."""
+    models = results.models
+    if stage is Stage.DATA:
+        ds = results.dataset
+        return "" if ds is None else f"{ds.train:,} train / {ds.test:,} test ({ds.source})"
+    if stage is Stage.PTQ:
+        tflite = models["ptq"].tflite if "ptq" in models else None
+        if tflite is None:
+            return ""
+        return f"TFLite accuracy {fmt_accuracy(tflite.accuracy)}, zipped {fmt_kb(tflite.zipped_bytes)} KB"
+    if stage in MODEL_OF_STAGE:
+        model = models.get(MODEL_OF_STAGE[stage])
+        if model is None:
+            return ""
+        parts = [f"accuracy {fmt_accuracy(model.keras_accuracy)}"]
+        if stage is not Stage.BASELINE and model.kernel_sparsity():
+            parts.append(f"kernel sparsity {fmt_fraction(kernel_sparsity(model))}")
+        return ", ".join(parts)
+    done = [(MODEL_LABELS[n], models[n].tflite) for n in ("qat", "pqat") if n in models and models[n].tflite]
+    if stage is Stage.CONVERT:
+        return "zipped " + ", ".join(f"{label} {fmt_kb(t.zipped_bytes)} KB" for label, t in done if t)
+    return "TFLite accuracy " + ", ".join(f"{label} {fmt_accuracy(t.accuracy)}" for label, t in done if t)
+
+
+_STATE_STYLES = {"done": "green", "failed": "bold red", "not run": "yellow"}
+
+
+def stage_table(results: RunResults) -> Table:
+    """Each stage's status, time and headline figures; failed and missing stages stay visible."""
+    table = Table(title="Stages", title_justify="left")
+    table.add_column("stage")
+    table.add_column("status")
+    table.add_column("time (s)", justify="right")
+    table.add_column("outcome")
+    statuses = stage_statuses(results)
+    for status in statuses:
+        if status.state == "failed":
+            outcome = Text(status.error or "", style="red")
+        elif status.state == "done":
+            outcome = Text(_stage_outcome(results, status.stage))
+        else:
+            outcome = MISSING
+        seconds = MISSING if status.seconds is None else Text(f"{status.seconds:.1f}")
+        table.add_row(
+            status.stage.title, Text(status.state, style=_STATE_STYLES[status.state]), seconds, outcome
+        )
+    total = sum(s.seconds for s in statuses if s.seconds is not None)
+    table.add_section()
+    table.add_row(Text("total", style="bold"), "", Text(f"{total:.1f}", style="bold"), "")
+    return table
+
+
+def _fmt_setting(value: Any) -> Text:
+    if value is None:
+        return MISSING
+    if isinstance(value, float):
+        return Text(f"{value:g}")
+    return Text(str(value))
+
+
+# Short headers keep the configuration table on one screen line per row.
+_SETTING_LABELS = {
+    "batch_size": "batch",
+    "learning_rate": "learning rate",
+    "validation_split": "val split",
+    "representative_images": "repr. images",
+}
+
+
+def config_table(results: RunResults) -> Table:
+    """The run's settings: one row per stage's section, one column per knob; plain values in the title."""
+    config = results.config
+    scalars = {k: v for k, v in config.items() if not isinstance(v, dict)}
+    sections = {k: v for k, v in config.items() if isinstance(v, dict)}
+    title = "Configuration"
+    if scalars:
+        title += " — " + " · ".join(f"{k}: {_fmt_setting(v)}" for k, v in scalars.items())
+    table = Table(title=title, title_justify="left")
+    table.add_column("stage")
+    keys: list[str] = []
+    for values in sections.values():
+        keys += [k for k in values if k not in keys]
+    for key in keys:
+        table.add_column(_SETTING_LABELS.get(key, key.replace("_", " ")), justify="right")
+    for section, values in sections.items():
+        table.add_row(section, *[_fmt_setting(values.get(k)) for k in keys])
+    if not config:
+        table.add_row(Text("not recorded", style="dim"))
+    return table
+
+
+VERSION_LABELS = {
+    "python": "Python",
+    "tensorflow": "TensorFlow",
+    "tf_keras": "tf-keras",
+    "tfmot": "TF Model Optimization",
+    "litert": "LiteRT",
+}
+
+
+def versions_table(results: RunResults) -> Table:
+    """The libraries the run used, then what it recorded about the machine (every other key)."""
+    table = Table(title="Versions and machine", show_header=False, title_justify="left")
+    table.add_column("component", style="bold")
+    table.add_column("version")
+    for key, label in VERSION_LABELS.items():
+        version = results.versions.get(key)
+        table.add_row(label, Text("not recorded", style="dim") if version is None else Text(version))
+    for key, value in results.versions.items():
+        if key not in VERSION_LABELS:
+            table.add_row(key.replace("_", " "), Text(value))
+    return table
+
+
+def history_table(results: RunResults, name: str) -> Table:
+    """One model's training, epoch by epoch, with every metric Keras logged."""
+    model = results.models.get(name)
+    history = model.history if model else ()
+    table = Table(title=f"Training history: {MODEL_LABELS.get(name, name)}", title_justify="left")
+    table.add_column("epoch", justify="right")
+    metric_names: list[str] = []
+    for epoch in history:
+        metric_names += [k for k in epoch.metrics if k not in metric_names]
+    for metric in metric_names:
+        table.add_column(metric.replace("_", " "), justify="right")
+    for epoch in history:
+        table.add_row(str(epoch.epoch), *[fmt_accuracy(epoch.metrics.get(m)) for m in metric_names])
+    if not history:
+        table.add_row(Text("not trained", style="dim"))
+    return table
+
+
 def run_summary(results: RunResults) -> Group:
     """What `pqat-tui run` prints at the end, and the heart of every report."""
     parts: list = []
@@ -309,10 +493,5 @@ def run_summary(results: RunResults) -> Group:
         conclusions_text(results),
     ]
     if results.failures:
-        failed = Table(title="Failed stages", title_justify="left", style="red")
-        failed.add_column("stage")
-        failed.add_column("error")
-        for stage, error in results.failures.items():
-            failed.add_row(stage, error)
-        parts.append(failed)
+        parts.append(failures_table(results))
     return Group(*parts)

@@ -32,3 +32,9 @@ def test_app_package_import_does_not_load_tensorflow() -> None:
     loaded = _top_level(_modules_after("import pqat_tui, pqat_tui.cli, pqat_tui.tables"))
     assert "pqat_tui" in loaded
     assert "tensorflow" not in loaded
+
+
+def test_engine_session_module_is_cheap_to_import() -> None:
+    """The app imports the session class at start-up; TensorFlow waits for the first stage."""
+    loaded = _top_level(_modules_after("import engine.pipeline, engine.data, engine.tf_runtime"))
+    assert not {"tensorflow", "tf_keras", "textual", "rich", "pqat_tui"} & loaded

@@ -1,0 +1,303 @@
+"""The config as a TOML file: strict reading, validation of every value, and writing it back.
+
+Precedence is defaults < the config file (`--config FILE`, else `pqat-tui.toml` in the current folder) <
+command-line flags. Every value, wherever it comes from, goes through the same `check_setting`, so a file, a
+flag and the app's settings screen refuse the same things with the same one-line message: the key, the value
+and what is allowed.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import math
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields, is_dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from engine.config import PipelineConfig
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+CONFIG_FILE_NAME = "pqat-tui.toml"
+
+
+class ConfigError(ValueError):
+    """A value the pipeline cannot run with; `str(error)` is one line a person can act on."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+@dataclass(frozen=True)
+class Rule:
+    """What one leaf of the config accepts."""
+
+    kind: type  # int, float or str; bool is never accepted for int or float
+    allowed: str  # the end of "must be ...", e.g. "an integer >= 1"
+    accepts: Callable[[Any], bool]
+    help: str
+
+
+def _finite(value: float) -> bool:
+    return math.isfinite(value)
+
+
+# Rules by leaf name: a stage section's `epochs` follows the same rule whichever stage it is in.
+RULES: dict[str, Rule] = {
+    "data": Rule(
+        str,
+        "a non-empty string: mnist, fashion_mnist, sample, a .npz file or a folder of MNIST IDX files",
+        lambda v: bool(v.strip()),
+        "data source",
+    ),
+    "seed": Rule(int, "an integer in [0, 4294967295]", lambda v: 0 <= v < 2**32, "random seed"),
+    "epochs": Rule(int, "an integer >= 1", lambda v: v >= 1, "training epochs"),
+    "batch_size": Rule(int, "an integer >= 1", lambda v: v >= 1, "images per training batch"),
+    "learning_rate": Rule(float, "a number > 0", lambda v: _finite(v) and v > 0, "Adam learning rate"),
+    "validation_split": Rule(
+        float,
+        "a number in [0, 1)",
+        lambda v: _finite(v) and 0 <= v < 1,
+        "share of the training images held out for validation",
+    ),
+    "sparsity": Rule(
+        float,
+        "a number in [0, 1)",
+        lambda v: _finite(v) and 0 <= v < 1,
+        "target share of zero weights (constant sparsity)",
+    ),
+    "begin_step": Rule(int, "an integer >= 0", lambda v: v >= 0, "training step at which pruning starts"),
+    "frequency": Rule(int, "an integer >= 1", lambda v: v >= 1, "training steps between pruning updates"),
+    "representative_images": Rule(
+        int, "an integer >= 1", lambda v: v >= 1, "images that calibrate post-training quantization"
+    ),
+}
+
+# One line of explanation per section, written above it in the TOML file.
+SECTION_HELP: dict[str, str] = {
+    "baseline": "Training the example model from scratch (or fine-tuning your own).",
+    "prune": "Magnitude pruning of the baseline to a constant target sparsity.",
+    "qat": "Quantization-aware training of the stripped pruned model.",
+    "pqat": "Pruning-preserving quantization-aware training of the stripped pruned model.",
+    "ptq": "Post-training full-integer quantization of the stripped pruned model.",
+}
+
+
+def _sections(config: PipelineConfig) -> dict[str, Any]:
+    """The config's sub-dataclasses by name (baseline, prune, ...)."""
+    return {f.name: getattr(config, f.name) for f in fields(config) if is_dataclass(getattr(config, f.name))}
+
+
+def setting_keys(config: PipelineConfig | None = None) -> list[str]:
+    """Every dotted key of the config, in file order: top-level values first, then each section's."""
+    config = config or PipelineConfig()
+    sections = _sections(config)
+    keys = [f.name for f in fields(config) if f.name not in sections]
+    for name, section in sections.items():
+        keys.extend(f"{name}.{f.name}" for f in fields(section))
+    return keys
+
+
+def rule_for(key: str) -> Rule:
+    return RULES[key.rsplit(".", 1)[-1]]
+
+
+def get_setting(config: PipelineConfig, key: str) -> Any:
+    value: Any = config
+    for part in key.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def with_setting(config: PipelineConfig, key: str, value: Any) -> PipelineConfig:
+    """A copy of `config` with one dotted key changed; the value is checked first."""
+    if key not in setting_keys(config):
+        raise unknown_key_error(key, setting_keys(config), source=None)
+    checked = check_setting(key, value)
+    if "." not in key:
+        return replace(config, **{key: checked})
+    section_name, leaf = key.split(".", 1)
+    section = getattr(config, section_name)
+    return replace(config, **{section_name: replace(section, **{leaf: checked})})
+
+
+def toml_value(value: Any) -> str:
+    """A value as TOML writes it (also how error messages show a value)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)  # always has a '.' or an exponent, as TOML floats must
+    if isinstance(value, str):
+        # JSON's escapes (\" \\ \n \uXXXX) are all valid in a TOML basic string.
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    return repr(value)
+
+
+def _describe(value: Any) -> str:
+    kinds = {bool: "a boolean", str: "a string", int: "an integer", float: "a float"}
+    for kind, name in kinds.items():
+        if isinstance(value, kind):
+            return name
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, (list, tuple)):
+        return "an array"
+    return type(value).__name__
+
+
+def check_setting(key: str, value: Any, *, label: str | None = None, shown: str | None = None) -> Any:
+    """`value` as the config holds it (ints for int keys, floats for float keys), or ConfigError.
+
+    The message names the setting as `label VALUE` when a label (a flag such as `--epochs`) is given, as
+    `shown` verbatim when that is given, and as `key = VALUE` otherwise.
+    """
+    rule = rule_for(key)
+    if shown is None:
+        shown = f"{label} {toml_value(value)}" if label else f"{key} = {toml_value(value)}"
+    wrong_type = isinstance(value, bool) or not isinstance(
+        value, (int, float) if rule.kind is float else rule.kind
+    )
+    if wrong_type:
+        raise ConfigError(f"{shown}: must be {rule.allowed}, not {_describe(value)}", key)
+    typed = float(value) if rule.kind is float else value
+    if not rule.accepts(typed):
+        raise ConfigError(f"{shown}: must be {rule.allowed}", key)
+    return typed
+
+
+def parse_setting(key: str, text: str, *, shown: str | None = None) -> Any:
+    """A value typed by a person (`--set`, the settings screen), parsed by the key's rule and checked.
+
+    `shown` names the setting and the text in a message (default: `key = 'text'`).
+    """
+    rule = rule_for(key)
+    shown = shown or f"{key} = {text!r}"
+    stripped = text.strip()
+    if rule.kind is str:
+        return check_setting(key, stripped, shown=shown)
+    try:
+        value: Any = int(stripped) if rule.kind is int else float(stripped)
+    except ValueError:
+        raise ConfigError(f"{shown}: must be {rule.allowed}", key) from None
+    return check_setting(key, value, shown=shown)
+
+
+def unknown_key_error(key: str, allowed: list[str], source: str | None) -> ConfigError:
+    """The one-line refusal of a key the config does not have, with the closest allowed key as a hint."""
+    prefix = f"{source}: " if source else ""
+    leaf_allowed = [k.rsplit(".", 1)[-1] for k in allowed]
+    close = difflib.get_close_matches(key.rsplit(".", 1)[-1], leaf_allowed, n=1)
+    hint = ""
+    if close:
+        hint = f"did you mean {allowed[leaf_allowed.index(close[0])]!r}? "
+    return ConfigError(f"{prefix}unknown key {key!r} ({hint}allowed: {', '.join(allowed)})", key)
+
+
+def config_from_mapping(
+    values: Mapping[str, Any], *, source: str | None = None, base: PipelineConfig | None = None
+) -> PipelineConfig:
+    """A config from nested values (a parsed TOML file); keys left out keep `base`'s (the defaults').
+
+    Strict: an unknown key, a section that is not a table or a value of the wrong type or range raises
+    ConfigError whose message starts with `source` (the file's name) when one is given.
+    """
+    config = base or PipelineConfig()
+    prefix = f"{source}: " if source else ""
+    sections = _sections(config)
+    top_level = [f.name for f in fields(config)]
+    for name, value in values.items():
+        if name not in top_level:
+            raise unknown_key_error(name, top_level, source)
+        if name in sections:
+            if not isinstance(value, Mapping):
+                shown = f"{prefix}{name} = {toml_value(value)}"
+                raise ConfigError(f"{shown}: must be a table ([{name}]), not {_describe(value)}", name)
+            leaves = [f.name for f in fields(sections[name])]
+            for leaf, leaf_value in value.items():
+                if leaf not in leaves:
+                    raise unknown_key_error(f"{name}.{leaf}", [f"{name}.{k}" for k in leaves], source)
+                config = _with_checked(config, f"{name}.{leaf}", leaf_value, prefix)
+        else:
+            config = _with_checked(config, name, value, prefix)
+    return config
+
+
+def _with_checked(config: PipelineConfig, key: str, value: Any, prefix: str) -> PipelineConfig:
+    try:
+        return with_setting(config, key, value)
+    except ConfigError as error:
+        raise ConfigError(f"{prefix}{error}", key) from None
+
+
+def read_config_file(path: Path, *, base: PipelineConfig | None = None) -> PipelineConfig:
+    """The config a TOML file describes, over `base` (the defaults); ConfigError for anything wrong."""
+    path = Path(path)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{path}: is a folder, not a config file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a TOML file (not UTF-8 text)") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
+    try:
+        values = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    return config_from_mapping(values, source=str(path), base=base)
+
+
+def find_config_file(explicit: Path | str | None, cwd: Path | None = None) -> Path | None:
+    """The file to read: `--config FILE` when given, else `pqat-tui.toml` in `cwd` if there is one."""
+    if explicit is not None:
+        return Path(explicit)
+    candidate = (cwd or Path.cwd()) / CONFIG_FILE_NAME
+    return candidate if candidate.is_file() else None
+
+
+def validate_config(config: PipelineConfig) -> PipelineConfig:
+    """Check every value of an already-built config (e.g. one made in code); returns it unchanged."""
+    for key in setting_keys(config):
+        check_setting(key, get_setting(config, key))
+    return config
+
+
+def config_to_toml(config: PipelineConfig, *, header: str | None = None) -> str:
+    """The whole config as a TOML file that `read_config_file` reads back to the same config."""
+    lines: list[str] = []
+    if header:
+        lines.extend(f"# {line}" if line else "#" for line in header.splitlines())
+        lines.append("")
+    sections = _sections(config)
+    for key in setting_keys(config):
+        if "." in key:
+            continue
+        lines.append(f"{key} = {toml_value(get_setting(config, key))}  # {rule_for(key).help}")
+    for name, section in sections.items():
+        lines.append("")
+        if name in SECTION_HELP:
+            lines.append(f"# {SECTION_HELP[name]}")
+        lines.append(f"[{name}]")
+        for f in fields(section):
+            value = toml_value(getattr(section, f.name))
+            lines.append(f"{f.name} = {value}  # {RULES[f.name].help}")
+    return "\n".join(lines) + "\n"

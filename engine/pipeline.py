@@ -1,0 +1,316 @@
+"""`PipelineSession`: the real engine, holding every stage's output and running one stage at a time.
+
+Creating a session is cheap; TensorFlow is imported when the first stage that needs it runs. A stage's
+outputs are committed only when it finishes: a failed or cancelled stage leaves the session exactly as it
+was, and a stage that finishes drops the outputs of every stage downstream of it (they are stale).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
+
+from engine.config import PipelineConfig
+from engine.data import DataError, Dataset, load_dataset
+from engine.events import (
+    EngineEvent,
+    LogMessage,
+    StageCancelled,
+    StageFailed,
+    StageFinished,
+    StageStarted,
+)
+from engine.results import ModelResult, RunResults
+from engine.stages import MODEL_OF_STAGE, Stage, downstream_of, missing_inputs
+from engine.tf_runtime import installed_versions, is_loaded, load_tensorflow
+
+if TYPE_CHECKING:
+    from engine.conversion import ConvertedModel
+
+Emit = Callable[[EngineEvent], None]
+CONVERTED_MODELS = ("qat", "pqat")
+
+
+class _Stopped(Exception):
+    """Raised before TensorFlow is loaded, where engine.training's StageStopped is not importable yet."""
+
+
+@dataclass
+class _Outputs:
+    """What a stage hands to the session when it finishes, committed all at once."""
+
+    dataset: Dataset | None = None
+    keras_model: Any = None
+    models: dict[str, ModelResult] = field(default_factory=dict)
+    converted: dict[str, ConvertedModel] = field(default_factory=dict)
+
+
+class PipelineSession:
+    """Implements engine.protocol.PipelineEngine with TensorFlow, tfmot and LiteRT."""
+
+    def __init__(self, config: PipelineConfig) -> None:
+        self.config = config
+        self._results = RunResults(config=config.to_dict(), versions=installed_versions())
+        self._done: set[Stage] = set()
+        self._dataset: Dataset | None = None
+        self._keras: dict[Stage, Any] = {}
+        self._converted: dict[str, ConvertedModel] = {}
+        self._ptq: ConvertedModel | None = None
+        self._running = threading.Lock()
+
+    @property
+    def results(self) -> RunResults:
+        return self._results
+
+    @property
+    def dataset(self) -> Dataset | None:
+        return self._dataset
+
+    def done_stages(self) -> set[Stage]:
+        return set(self._done)
+
+    def tflite_model(self, name: str) -> bytes | None:
+        """The converted .tflite file of `qat`, `pqat` or `ptq`, when it has been made."""
+        if name == "ptq":
+            return self._ptq.content if self._ptq else None
+        converted = self._converted.get(name)
+        return converted.content if converted else None
+
+    def run_stage(self, stage: Stage, emit: Emit, stop: threading.Event) -> None:
+        with self._running:
+            self._run_stage(Stage(stage), emit, stop)
+
+    def _run_stage(self, stage: Stage, emit: Emit, stop: threading.Event) -> None:
+        started = time.monotonic()
+        emit(StageStarted(stage, epochs=self._epochs_of(stage)))
+
+        def seconds() -> float:
+            return time.monotonic() - started
+
+        missing = missing_inputs(stage, self._done)
+        if missing:
+            names = ", ".join(s.title for s in missing)
+            self._fail(
+                stage,
+                f"needs the output of {names}: run {'it' if len(missing) == 1 else 'them'} first",
+                seconds(),
+                emit,
+            )
+            return
+        try:
+            if stop.is_set():
+                raise _Stopped
+            if stage is not Stage.DATA:
+                self._ensure_tensorflow(stage, emit)
+            outputs = self._compute(stage, emit, stop)
+        except DataError as error:
+            self._fail(stage, str(error), seconds(), emit)
+            return
+        except Exception as error:  # noqa: BLE001 - every failure of a stage becomes a StageFailed
+            if stop.is_set() and _is_stop(error):
+                emit(StageCancelled(stage, seconds()))
+                return
+            emit(LogMessage(traceback.format_exc().rstrip(), level="error", stage=stage))
+            self._fail(stage, _one_line(error), seconds(), emit)
+            return
+        elapsed = seconds()
+        self._commit(stage, outputs, elapsed)
+        emit(StageFinished(stage, elapsed, self._results))
+
+    def _ensure_tensorflow(self, stage: Stage, emit: Emit) -> None:
+        if not is_loaded():
+            emit(LogMessage("Loading TensorFlow…", stage=stage))
+        versions = load_tensorflow()
+        if versions != self._results.versions:
+            self._results = replace(self._results, versions=versions)
+
+    def _fail(self, stage: Stage, error: str, seconds: float, emit: Emit) -> None:
+        self._results = replace(self._results, failures={**self._results.failures, stage.value: error})
+        emit(LogMessage(f"{stage.title} failed: {error}", level="error", stage=stage))
+        emit(StageFailed(stage, seconds, error))
+
+    def _epochs_of(self, stage: Stage) -> int:
+        trained = {
+            Stage.BASELINE: self.config.baseline,
+            Stage.PRUNE: self.config.prune,
+            Stage.QAT: self.config.qat,
+            Stage.PQAT: self.config.pqat,
+        }
+        return trained[stage].epochs if stage in trained else 0
+
+    def _compute(self, stage: Stage, emit: Emit, stop: threading.Event) -> _Outputs:
+        if stage is Stage.DATA:
+            dataset = load_dataset(self.config.data)
+            if dataset.info.note:
+                emit(LogMessage(dataset.info.note, level="warning", stage=stage))
+            info = dataset.info
+            emit(LogMessage(f"{info.train:,} training and {info.test:,} test images", stage=stage))
+            return _Outputs(dataset=dataset)
+
+        from engine import conversion, training
+
+        data = self._dataset
+        assert data is not None  # DATA is an input of every other stage
+        if stage in (Stage.BASELINE, Stage.PRUNE, Stage.QAT, Stage.PQAT):
+            training.seed_everything(self.config.seed)
+            if stage is Stage.BASELINE:
+                trained = training.baseline_stage(data, self.config.baseline, emit, stop)
+            elif stage is Stage.PRUNE:
+                trained = training.prune_stage(
+                    self._keras[Stage.BASELINE], data, self.config.prune, emit, stop
+                )
+            elif stage is Stage.QAT:
+                trained = training.qat_stage(self._keras[Stage.PRUNE], data, self.config.qat, emit, stop)
+            else:
+                trained = training.pqat_stage(self._keras[Stage.PRUNE], data, self.config.pqat, emit, stop)
+            accuracy = trained.result.keras_accuracy
+            emit(LogMessage(f"{stage.title}: test accuracy {accuracy:.4f}", stage=stage))
+            return _Outputs(keras_model=trained.model, models={MODEL_OF_STAGE[stage]: trained.result})
+        if stage is Stage.CONVERT:
+            sources = {name: self._keras[Stage(name)] for name in CONVERTED_MODELS}
+            converted = conversion.convert_stage(sources, emit, stop)
+            return _Outputs(converted=converted, models=self._with_tflite(converted))
+        if stage is Stage.EVALUATE:
+            evaluated = conversion.evaluate_stage(self._converted, data, emit, stop)
+            return _Outputs(converted=evaluated, models=self._with_tflite(evaluated))
+        if stage is Stage.PTQ:
+            ptq = conversion.ptq_stage(self._keras[Stage.PRUNE], data, self.config.ptq, emit, stop)
+            return _Outputs(converted={"ptq": ptq}, models={"ptq": ModelResult(tflite=ptq.info)})
+        raise ValueError(f"unknown stage {stage!r}")
+
+    def _with_tflite(self, converted: dict[str, ConvertedModel]) -> dict[str, ModelResult]:
+        return {
+            name: replace(self._results.models.get(name, ModelResult()), tflite=model.info)
+            for name, model in converted.items()
+        }
+
+    def _commit(self, stage: Stage, outputs: _Outputs, seconds: float) -> None:
+        for stale in downstream_of(stage):
+            self._drop(stale)
+        results = self._results
+        if stage is Stage.DATA:
+            self._dataset = outputs.dataset
+            results = replace(results, dataset=outputs.dataset.info if outputs.dataset else None)
+        elif stage is Stage.PTQ:
+            self._ptq = outputs.converted["ptq"]
+        elif stage in (Stage.CONVERT, Stage.EVALUATE):
+            self._converted = dict(outputs.converted)
+        else:
+            self._keras[stage] = outputs.keras_model
+        for name, model in outputs.models.items():
+            results = results.with_model(name, model)
+        self._results = replace(
+            results,
+            stage_seconds={**results.stage_seconds, stage.value: round(seconds, 3)},
+            failures={k: v for k, v in results.failures.items() if k != stage.value},
+        )
+        self._done.add(stage)
+
+    def _drop(self, stage: Stage) -> None:
+        """Forget a stage's outputs, in the session and in the results."""
+        self._done.discard(stage)
+        results = self._results.without(stages=(stage.value,))
+        if stage is Stage.DATA:
+            self._dataset = None
+            results = replace(results, dataset=None)
+        elif stage is Stage.CONVERT:
+            self._converted = {}
+            for name in CONVERTED_MODELS:
+                if name in results.models:
+                    results = results.with_model(name, replace(results.models[name], tflite=None))
+        elif stage is Stage.EVALUATE:
+            self._converted = {
+                name: replace(model, info=replace(model.info, accuracy=None))
+                for name, model in self._converted.items()
+            }
+            for name in CONVERTED_MODELS:
+                model = results.models.get(name)
+                if model is not None and model.tflite is not None:
+                    results = results.with_model(
+                        name, replace(model, tflite=replace(model.tflite, accuracy=None))
+                    )
+        else:
+            self._keras.pop(stage, None)
+            if stage is Stage.PTQ:
+                self._ptq = None
+            results = results.without(MODEL_OF_STAGE[stage])
+        self._results = results
+
+    # --- Resuming from a run folder (engine.stored_session) -----------------------------------------
+
+    def restore(self, results: RunResults, done: Iterable[Stage]) -> None:
+        """Start from an earlier run's `results`, with the `done` stages counting as finished.
+
+        Everything the results hold for the other stages is dropped. The done stages' in-memory outputs
+        (dataset, Keras models, .tflite files) are handed back with `adopt_outputs` only when a stage that
+        reads them runs, so a resumed session costs nothing for the stages it does not run again.
+        """
+        with self._running:
+            self._results = replace(results, config=self.config.to_dict(), versions=self._results.versions)
+            self._done = set(Stage)
+            finished = {Stage(s) for s in done}
+            for stage in Stage:
+                if stage not in finished:
+                    self._drop(stage)
+
+    def has_outputs(self, stage: Stage) -> bool:
+        """Whether a done stage's in-memory outputs are here (not yet, for one restored from disk)."""
+        stage = Stage(stage)
+        if stage is Stage.DATA:
+            return self._dataset is not None
+        if stage in (Stage.CONVERT, Stage.EVALUATE):
+            return bool(self._converted)
+        if stage is Stage.PTQ:
+            return self._ptq is not None
+        return stage in self._keras
+
+    def keras_model(self, stage: Stage) -> Any:
+        """The Keras model a training stage made (for pruning, the stripped model), or None."""
+        return self._keras.get(Stage(stage))
+
+    def adopt_outputs(
+        self,
+        stage: Stage,
+        *,
+        dataset: Dataset | None = None,
+        keras_model: Any = None,
+        tflite: dict[str, bytes] | None = None,
+    ) -> None:
+        """Hand a restored stage its in-memory outputs back, read from a run folder."""
+        stage = Stage(stage)
+        with self._running:
+            if stage not in self._done:
+                raise ValueError(f"{stage.title} is not done: nothing to adopt")
+            if stage is Stage.DATA:
+                self._dataset = dataset
+            elif stage in (Stage.CONVERT, Stage.EVALUATE, Stage.PTQ):
+                from engine.conversion import ConvertedModel
+
+                converted = {
+                    name: ConvertedModel(content, self._results.models[name].tflite)
+                    for name, content in (tflite or {}).items()
+                }
+                if stage is Stage.PTQ:
+                    self._ptq = converted["ptq"]
+                else:
+                    self._converted = converted
+            else:
+                self._keras[stage] = keras_model
+
+
+def _is_stop(error: BaseException) -> bool:
+    if isinstance(error, _Stopped):
+        return True
+    from engine.training import StageStopped
+
+    return isinstance(error, StageStopped)
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    line = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return line if len(line) <= 200 else line[:199] + "…"

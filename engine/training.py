@@ -1,0 +1,225 @@
+"""The training stages of the PQAT example, as plain functions: baseline, prune, QAT and PQAT.
+
+Each takes typed inputs, emits events through `emit`, honours `stop`, and returns a `TrainedModel`. None
+mutates its input model: tfmot's wrappers share the layers they wrap, so every stage trains a copy.
+Imported only once TensorFlow is loaded (see engine.tf_runtime).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_model_optimization as tfmot
+import tf_keras as keras
+
+from engine.config import PruneConfig, TrainConfig
+from engine.data import Dataset
+from engine.events import BatchProgress, EngineEvent, EpochEnded
+from engine.measure import keras_weight_sparsity
+from engine.results import EpochMetrics, ModelResult
+from engine.stages import Stage
+
+Emit = Callable[[EngineEvent], None]
+# Progress events a second at most: a screen redraws no faster, and each costs a tensor-to-float sync.
+PROGRESS_INTERVAL_S = 0.1
+# Evaluation batch: accuracy is a count of argmax hits, so the batch size only changes the speed.
+EVAL_BATCH = 256
+# The layers that hold weights are named explicitly, so their weights keep the same names
+# (`conv2d/kernel`, `dense/kernel`) however many models a session builds.
+WEIGHT_LAYERS = ("conv2d", "dense")
+
+
+class StageStopped(Exception):
+    """The stop event was set: the stage is abandoned and its partial output dropped."""
+
+
+@dataclass(frozen=True, eq=False)
+class TrainedModel:
+    model: keras.Model  # what later stages read (for pruning, the stripped model)
+    result: ModelResult
+
+
+def build_model() -> keras.Model:
+    """The example's model: one 3x3 convolution with 12 filters, max pooling, a dense layer of 10 logits."""
+    return keras.Sequential(
+        [
+            keras.layers.InputLayer(input_shape=(28, 28)),
+            keras.layers.Reshape(target_shape=(28, 28, 1), name="reshape"),
+            keras.layers.Conv2D(filters=12, kernel_size=(3, 3), activation=tf.nn.relu, name="conv2d"),
+            keras.layers.MaxPooling2D(pool_size=(2, 2), name="max_pooling2d"),
+            keras.layers.Flatten(name="flatten"),
+            keras.layers.Dense(10, name="dense"),
+        ],
+        name="mnist_cnn",
+    )
+
+
+def copy_model(model: keras.Model) -> keras.Model:
+    """A model with the same layers (and names) and its own copy of the weights."""
+    copied = keras.models.clone_model(model)
+    copied.set_weights(model.get_weights())
+    return copied
+
+
+def compile_model(model: keras.Model, learning_rate: float) -> None:
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+
+
+def _floats(logs: dict[str, Any] | None) -> dict[str, float]:
+    return {key: float(value) for key, value in (logs or {}).items()}
+
+
+class ProgressCallback(keras.callbacks.Callback):
+    """The one bridge from Keras to the listener: throttled batch progress, every epoch, and the stop event.
+
+    Logs stay tensors until an event is actually sent (`_supports_tf_logs`), so batches that are not reported
+    cost no device sync. A set stop event raises out of `fit` at the end of the current batch, before
+    validation runs, so nothing of the epoch is kept.
+    """
+
+    def __init__(self, stage: Stage, emit: Emit, stop: threading.Event) -> None:
+        super().__init__()
+        self._supports_tf_logs = True
+        self.stage, self.emit, self.stop = stage, emit, stop
+        self.epoch = 0
+        self.epochs = 0
+        self.batches = 0
+        self.last_report = 0.0
+        self.history: list[EpochMetrics] = []
+
+    def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
+        self.epochs = int(self.params.get("epochs") or 0)
+        self.batches = int(self.params.get("steps") or 0)
+
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self.epoch = epoch + 1
+        self._check_stop()
+
+    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self._check_stop()
+        now = time.monotonic()
+        if now - self.last_report >= PROGRESS_INTERVAL_S or batch + 1 == self.batches:
+            self.last_report = now
+            self.emit(
+                BatchProgress(self.stage, self.epoch, self.epochs, batch + 1, self.batches, _floats(logs))
+            )
+
+    def on_test_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+        self._check_stop()
+
+    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        metrics = _floats(logs)
+        self.history.append(EpochMetrics(epoch + 1, metrics))
+        self.emit(EpochEnded(self.stage, epoch + 1, self.epochs, metrics))
+
+    def _check_stop(self) -> None:
+        if self.stop.is_set():
+            self.model.stop_training = True
+            raise StageStopped
+
+
+def _fit(
+    model: keras.Model,
+    data: Dataset,
+    config: TrainConfig,
+    stage: Stage,
+    emit: Emit,
+    stop: threading.Event,
+    extra_callbacks: tuple[keras.callbacks.Callback, ...] = (),
+) -> tuple[EpochMetrics, ...]:
+    progress = ProgressCallback(stage, emit, stop)
+    model.fit(
+        data.x_train,
+        data.y_train,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        validation_split=config.validation_split,
+        callbacks=[progress, *extra_callbacks],
+        verbose=0,
+    )
+    if stop.is_set():
+        raise StageStopped
+    return tuple(progress.history)
+
+
+def evaluate_accuracy(model: keras.Model, data: Dataset) -> float:
+    _, accuracy = model.evaluate(data.x_test, data.y_test, batch_size=EVAL_BATCH, verbose=0)
+    return float(accuracy)
+
+
+def _trained(
+    model: keras.Model,
+    data: Dataset,
+    history: tuple[EpochMetrics, ...],
+    compiled: keras.Model | None = None,
+) -> TrainedModel:
+    """The model later stages read, with its accuracy (of `compiled`, when that is the one compiled)."""
+    return TrainedModel(
+        model,
+        ModelResult(
+            keras_accuracy=evaluate_accuracy(compiled or model, data),
+            sparsity=keras_weight_sparsity(model),
+            history=history,
+        ),
+    )
+
+
+def baseline_stage(data: Dataset, config: TrainConfig, emit: Emit, stop: threading.Event) -> TrainedModel:
+    model = build_model()
+    compile_model(model, config.learning_rate)
+    history = _fit(model, data, config, Stage.BASELINE, emit, stop)
+    return _trained(model, data, history)
+
+
+def prune_stage(
+    baseline: keras.Model, data: Dataset, config: PruneConfig, emit: Emit, stop: threading.Event
+) -> TrainedModel:
+    """Magnitude pruning to a constant sparsity, fine-tuned; returns the stripped model later stages read."""
+    schedule = tfmot.sparsity.keras.ConstantSparsity(
+        config.sparsity, begin_step=config.begin_step, frequency=config.frequency
+    )
+    pruned = tfmot.sparsity.keras.prune_low_magnitude(copy_model(baseline), pruning_schedule=schedule)
+    compile_model(pruned, config.learning_rate)
+    history = _fit(pruned, data, config, Stage.PRUNE, emit, stop, (tfmot.sparsity.keras.UpdatePruningStep(),))
+    stripped = tfmot.sparsity.keras.strip_pruning(pruned)
+    # The wrapped model computes with the same (masked) weights; only it is compiled, as in the example.
+    return _trained(stripped, data, history, compiled=pruned)
+
+
+def qat_stage(
+    pruned: keras.Model, data: Dataset, config: TrainConfig, emit: Emit, stop: threading.Event
+) -> TrainedModel:
+    """Plain quantization-aware training of the pruned model: shows what QAT does to its zeros."""
+    model = tfmot.quantization.keras.quantize_model(copy_model(pruned))
+    compile_model(model, config.learning_rate)
+    history = _fit(model, data, config, Stage.QAT, emit, stop)
+    return _trained(model, data, history)
+
+
+def pqat_stage(
+    pruned: keras.Model, data: Dataset, config: TrainConfig, emit: Emit, stop: threading.Event
+) -> TrainedModel:
+    """Pruning-preserving QAT: the quantization scheme keeps the pruned weights at zero."""
+    annotated = tfmot.quantization.keras.quantize_annotate_model(copy_model(pruned))
+    model = tfmot.quantization.keras.quantize_apply(
+        annotated, tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()
+    )
+    compile_model(model, config.learning_rate)
+    history = _fit(model, data, config, Stage.PQAT, emit, stop)
+    return _trained(model, data, history)
+
+
+def seed_everything(seed: int) -> None:
+    """Python, numpy and TensorFlow seeds, so a stage run twice with one seed gives the same numbers."""
+    keras.utils.set_random_seed(seed)
+    np.random.seed(seed)

@@ -1,0 +1,309 @@
+"""`pqat-tui run`: every stage headless, with rich progress bars, then the summary tables.
+
+The engine runs in a worker thread and talks back through a queue, so the main thread stays free to draw
+progress and to turn Ctrl-C into the engine's stop event. TensorFlow's native logging (and any traceback)
+goes to a log file, never onto the terminal; its path is printed when something fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import queue
+import shutil
+import sys
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
+from rich.text import Text
+
+from engine.config import PipelineConfig
+from engine.events import (
+    BatchProgress,
+    EngineEvent,
+    EpochEnded,
+    LogMessage,
+    StageCancelled,
+    StageFailed,
+    StageFinished,
+    StageStarted,
+)
+from engine.results import RunResults
+from engine.stages import STAGE_INPUTS, Stage
+from pqat_tui.tables import run_summary
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+PIPELINE = tuple(Stage)
+
+
+@dataclass(frozen=True)
+class _Skipped(EngineEvent):
+    stage: Stage
+    because: tuple[Stage, ...]
+
+
+@dataclass(frozen=True)
+class _Kept(EngineEvent):
+    """A stage the run folder already holds, with unchanged inputs: not run again."""
+
+    stage: Stage
+
+
+@dataclass(frozen=True)
+class _WorkerDone(EngineEvent):
+    pass
+
+
+@dataclass
+class _Outcome:
+    finished: list[Stage] = field(default_factory=list)
+    failed: dict[Stage, str] = field(default_factory=dict)
+    skipped: dict[Stage, tuple[Stage, ...]] = field(default_factory=dict)
+    cancelled: Stage | None = None
+    kept: list[Stage] = field(default_factory=list)
+
+
+def _run_pipeline(session: object, events: queue.Queue[EngineEvent], stop: threading.Event) -> None:
+    """Worker thread: every stage in order; a stage whose input failed is skipped, not run.
+
+    A stage the session already has done (kept from the run folder, unchanged) is not run again.
+    """
+    unavailable: set[Stage] = set()
+    try:
+        for stage in PIPELINE:
+            if stop.is_set():
+                break
+            if stage in session.done_stages():  # type: ignore[attr-defined]
+                events.put(_Kept(stage))
+                continue
+            blocked = tuple(s for s in STAGE_INPUTS[stage] if s in unavailable)
+            if blocked:
+                unavailable.add(stage)
+                events.put(_Skipped(stage, blocked))
+                continue
+            outcome: list[EngineEvent] = []
+
+            def emit(event: EngineEvent, outcome: list[EngineEvent] = outcome) -> None:
+                if isinstance(event, (StageFinished, StageFailed, StageCancelled)):
+                    outcome.append(event)
+                events.put(event)
+
+            session.run_stage(stage, emit, stop)  # type: ignore[attr-defined]
+            if not outcome or not isinstance(outcome[-1], StageFinished):
+                unavailable.add(stage)
+                if stage is Stage.DATA or (outcome and isinstance(outcome[-1], StageCancelled)):
+                    break
+    finally:
+        events.put(_WorkerDone())
+
+
+class _ProgressView:
+    """Three bars (stages, epochs, batches) and a line per stage printed above them."""
+
+    def __init__(self, console: Console, log_file: Path) -> None:
+        self.console = console
+        self.log_file = log_file
+        self.progress = Progress(
+            TextColumn("{task.description}", justify="left"),
+            BarColumn(bar_width=30),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[metrics]}", style="dim"),
+            console=console,
+            transient=True,
+        )
+        self.stages = self.progress.add_task("Pipeline", total=len(PIPELINE), metrics="")
+        self.epochs = self.progress.add_task("  epochs", total=1, visible=False, metrics="")
+        self.batches = self.progress.add_task("  batches", total=1, visible=False, metrics="")
+        self.outcome = _Outcome()
+
+    def handle(self, event: EngineEvent) -> None:
+        if isinstance(event, StageStarted):
+            self._stage_started(event)
+        elif isinstance(event, BatchProgress):
+            self.progress.update(
+                self.batches, completed=event.batch, total=event.batches, metrics=_metrics(event.metrics)
+            )
+        elif isinstance(event, EpochEnded):
+            self.progress.update(self.epochs, completed=event.epoch, total=event.epochs)
+            self.progress.update(self.batches, metrics=_metrics(event.metrics))
+        elif isinstance(event, LogMessage):
+            self._log(event)
+        elif isinstance(event, StageFinished):
+            self.outcome.finished.append(event.stage)
+            self._stage_ended(Text.assemble(("✓ ", "green"), f"{event.stage.title:<9}", _secs(event.seconds)))
+        elif isinstance(event, StageFailed):
+            self.outcome.failed[event.stage] = event.error
+            self._stage_ended(
+                Text.assemble(
+                    ("✗ ", "bold red"), f"{event.stage.title:<9}", _secs(event.seconds), event.error
+                )
+            )
+        elif isinstance(event, StageCancelled):
+            self.outcome.cancelled = event.stage
+            self._stage_ended(Text.assemble(("■ ", "yellow"), f"{event.stage.title:<9}", "cancelled"))
+        elif isinstance(event, _Kept):
+            self.outcome.kept.append(event.stage)
+            self._stage_ended(
+                Text.assemble(
+                    ("✓ ", "green"), f"{event.stage.title:<9}", ("kept: its inputs are unchanged", "dim")
+                )
+            )
+        elif isinstance(event, _Skipped):
+            self.outcome.skipped[event.stage] = event.because
+            needs = ", ".join(s.title for s in event.because)
+            self._stage_ended(
+                Text.assemble(("- ", "dim"), f"{event.stage.title:<9}", (f"skipped: {needs} failed", "dim"))
+            )
+
+    def _stage_started(self, event: StageStarted) -> None:
+        self.progress.update(self.stages, description=f"Pipeline: {event.stage.title}")
+        trains = event.epochs > 0
+        self.progress.update(self.epochs, completed=0, total=max(event.epochs, 1), visible=trains)
+        self.progress.update(self.batches, completed=0, total=1, visible=trains, metrics="")
+
+    def _stage_ended(self, line: Text) -> None:
+        self.progress.advance(self.stages)
+        self.progress.update(self.epochs, visible=False)
+        self.progress.update(self.batches, visible=False)
+        self.console.print(line)
+
+    def _log(self, event: LogMessage) -> None:
+        if event.level == "error":
+            # Tracebacks and failure details: the log file, not the terminal (the failure line says enough).
+            with self.log_file.open("a", encoding="utf-8") as log:
+                log.write(event.text + "\n")
+        elif event.level == "warning":
+            self.console.print(Text(f"! {event.text}", style="yellow"))
+
+
+def _metrics(metrics: dict[str, float]) -> str:
+    shown = ("loss", "accuracy", "val_accuracy")
+    return "  ".join(f"{key} {metrics[key]:.4f}" for key in shown if key in metrics)
+
+
+def _secs(seconds: float) -> Text:
+    return Text(f"{seconds:6.1f} s  ", style="dim")
+
+
+def run_command(config: PipelineConfig, args: argparse.Namespace) -> int:
+    report_dir = Path(args.report) if getattr(args, "report", None) else None
+    if report_dir is not None:
+        # An unusable report folder is found before the run, not after a minute of training.
+        from pqat_tui.report.export import ReportError, ensure_folder
+
+        try:
+            ensure_folder(report_dir)
+        except ReportError as error:
+            print(f"pqat-tui: error: {error}", file=sys.stderr)
+            return EXIT_USAGE
+    from engine.run_store import RunStoreError
+    from engine.stored_session import open_run
+
+    try:
+        # Locks the run folder; another process on the same run is refused here, before any work.
+        session = open_run(config, Path(args.run_dir))
+    except RunStoreError as error:
+        print(f"pqat-tui: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        Console(highlight=False).print(Text(session.summary(), style="dim"))
+        status = _run(config, args, session)
+    finally:
+        session.close()
+    if report_dir is not None and not _export(status.results, report_dir):
+        return EXIT_USAGE
+    return status.code
+
+
+@dataclass(frozen=True)
+class _RunStatus:
+    code: int
+    results: RunResults
+
+
+def _export(results: RunResults, folder: Path) -> bool:
+    """Write the report (a partial or failed run's too); False, with a one-line error, if it cannot be."""
+    from pqat_tui.report import ReportError, export_report
+
+    try:
+        export_report(results, folder)
+    except ReportError as error:
+        print(f"pqat-tui: error: {error}", file=sys.stderr)
+        return False
+    Console(highlight=False).print(Text(f"Report written to {folder}/", style="dim"))
+    return True
+
+
+def _run(config: PipelineConfig, args: argparse.Namespace, session: Any) -> _RunStatus:
+    """Every stage the session (a StoredSession on the run folder) does not already hold, with progress."""
+    from engine.tf_runtime import redirect_native_stderr
+
+    console = Console(highlight=False)
+    log_dir = Path(tempfile.mkdtemp(prefix="pqat-tui-run-"))
+    log_file = log_dir / "tensorflow.log"
+    events: queue.Queue[EngineEvent] = queue.Queue()
+    stop = threading.Event()
+    view = _ProgressView(console, log_file)
+    interrupted = False
+
+    with redirect_native_stderr(log_file), view.progress:
+        worker = threading.Thread(
+            target=_run_pipeline, args=(session, events, stop), name="pqat-engine", daemon=True
+        )
+        worker.start()
+        while True:
+            try:
+                event = events.get(timeout=0.2)
+                if isinstance(event, _WorkerDone):
+                    break
+                view.handle(event)
+            except queue.Empty:
+                continue
+            except KeyboardInterrupt:
+                interrupted = True
+                stop.set()
+                console.print(Text("Stopping at the end of the current batch…", style="yellow"))
+        worker.join()
+
+    outcome = view.outcome
+    if Stage.DATA in outcome.failed:
+        print(f"pqat-tui: error: {outcome.failed[Stage.DATA]}", file=sys.stderr)
+        shutil.rmtree(log_dir, ignore_errors=True)
+        return _RunStatus(EXIT_USAGE, session.results)
+    if interrupted or outcome.cancelled is not None:
+        stage = outcome.cancelled.title if outcome.cancelled else "the run"
+        console.print(Text(f"Interrupted: {stage} stopped and nothing of it was kept.", style="yellow"))
+        console.print(Text(f"Finished stages are kept: pqat-tui run --resume {args.run_dir}", style="yellow"))
+        shutil.rmtree(log_dir, ignore_errors=True)
+        return _RunStatus(EXIT_INTERRUPTED, session.results)
+
+    results = session.results
+    if args.json:
+        results.write_json(Path(args.json))
+    console.print()
+    console.print(run_summary(results))
+    if args.json:
+        console.print(Text(f"Results written to {args.json}", style="dim"))
+    console.print(Text(f"Run folder: {args.run_dir}", style="dim"))
+    if outcome.failed:
+        if outcome.skipped:
+            skipped = ", ".join(s.title for s in outcome.skipped)
+            console.print(Text(f"Skipped because an input failed: {skipped}", style="red"))
+        console.print(Text(f"TensorFlow's log and the tracebacks are in {log_file}", style="red"))
+        return _RunStatus(EXIT_FAILED, results)
+    shutil.rmtree(log_dir, ignore_errors=True)
+    return _RunStatus(EXIT_OK, results)

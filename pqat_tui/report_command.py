@@ -1,0 +1,74 @@
+"""`pqat-tui report RESULTS.json`: render an earlier run's results again, without TensorFlow."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from engine.results import RunResults
+
+EXIT_OK = 0
+EXIT_ERROR = 2
+
+
+class ResultsFileError(Exception):
+    """The results file cannot be used; the message says why, in one line."""
+
+
+def read_results(path: Path) -> RunResults:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError as error:
+        raise ResultsFileError(f"{path}: no such file") from error
+    except (OSError, UnicodeDecodeError) as error:
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        raise ResultsFileError(f"{path}: cannot read: {reason}") from error
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ResultsFileError(f"{path}: not JSON ({error.msg} at line {error.lineno})") from error
+    if not isinstance(data, dict):
+        raise ResultsFileError(f"{path}: not a pqat-tui results file (expected a JSON object)")
+    try:
+        return RunResults.from_json(data)
+    except ValueError as error:
+        raise ResultsFileError(f"{path}: {error}") from error
+    except (KeyError, TypeError, AttributeError) as error:
+        raise ResultsFileError(
+            f"{path}: not a pqat-tui results file ({type(error).__name__}: {error})"
+        ) from error
+
+
+def report_command(args: argparse.Namespace) -> int:
+    from pqat_tui.report import ReportError, build_report, render
+    from pqat_tui.report.export import write_text_atomically
+    from pqat_tui.report.render import report_renderables
+
+    try:
+        results = read_results(Path(args.results))
+    except ResultsFileError as error:
+        return _fail(str(error))
+    report = build_report(results)
+    fmt = args.format
+    if args.output is None and fmt == "txt" and sys.stdout.isatty():
+        # On a terminal the text report keeps its colours and fits the window.
+        from rich.console import Console
+
+        Console().print(*report_renderables(report))
+        return EXIT_OK
+    text = render(report, fmt)
+    if args.output is None:
+        sys.stdout.write(text)
+        return EXIT_OK
+    try:
+        write_text_atomically(Path(args.output), text)
+    except ReportError as error:
+        return _fail(str(error))
+    return EXIT_OK
+
+
+def _fail(message: str) -> int:
+    print(f"pqat-tui: error: {message}", file=sys.stderr)
+    return EXIT_ERROR

@@ -1,0 +1,213 @@
+"""Data sources without TensorFlow: the sample, .npz files, IDX folders, and every bad input's message."""
+
+from __future__ import annotations
+
+import gzip
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.data import DataError, load_dataset, sample_path
+from pqat_tui.cli import main
+
+
+def _arrays(train: int = 20, test: int = 10) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return {
+        "x_train": rng.integers(0, 256, (train, 28, 28), dtype=np.uint8),
+        "y_train": np.arange(train, dtype=np.uint8) % 10,
+        "x_test": rng.integers(0, 256, (test, 28, 28), dtype=np.uint8),
+        "y_test": np.arange(test, dtype=np.int64) % 10,
+    }
+
+
+def _npz(tmp_path: Path, name: str = "data.npz", **changes: np.ndarray | None) -> Path:
+    arrays = _arrays()
+    for key, value in changes.items():
+        if value is None:
+            del arrays[key]
+        else:
+            arrays[key] = value
+    path = tmp_path / name
+    np.savez(path, **arrays)
+    return path
+
+
+def test_sample_loads_scaled_with_counts_and_previews() -> None:
+    data = load_dataset("sample")
+    assert data.x_train.shape == (4000, 28, 28) and data.x_train.dtype == np.float32
+    assert data.x_test.shape == (1000, 28, 28)
+    assert data.x_train.min() >= 0.0 and data.x_train.max() <= 1.0
+    assert data.info.train == 4000 and data.info.test == 1000
+    assert data.info.class_counts == (400,) * 10
+    assert data.info.loaded_from == str(sample_path())
+    assert data.info.note is None
+    assert data.info.preview_labels == tuple(range(10))
+    assert all(len(image) == 784 for image in data.info.preview_images)
+    # The previews are raw pixels of the first digit of each class, as stored in the file.
+    raw = np.load(sample_path())
+    first_seven = raw["x_train"][np.flatnonzero(raw["y_train"] == 7)[0]]
+    assert data.info.preview_images[7] == first_seven.tobytes()
+
+
+def test_scaling_matches_the_example(tmp_path: Path) -> None:
+    """The example feeds `x / 255.0`; Keras trains on it as float32, which is what we hand over."""
+    arrays = _arrays()
+    data = load_dataset(str(_npz(tmp_path)))
+    np.testing.assert_array_equal(data.x_train, (arrays["x_train"] / 255.0).astype(np.float32))
+
+
+def test_float_images_and_channel_axis_are_accepted(tmp_path: Path) -> None:
+    arrays = _arrays()
+    path = _npz(
+        tmp_path,
+        x_train=(arrays["x_train"] / 255.0)[..., np.newaxis].astype(np.float64),
+        y_train=arrays["y_train"].astype(np.float32),
+    )
+    data = load_dataset(str(path))
+    assert data.x_train.shape == (20, 28, 28)
+    np.testing.assert_allclose(data.x_train, arrays["x_train"] / 255.0, atol=1e-6)
+    assert data.y_train.dtype == np.int64
+
+
+def _write_idx(path: Path, array: np.ndarray, gz: bool) -> None:
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    content = header + array.astype(np.uint8).tobytes()
+    path.write_bytes(gzip.compress(content) if gz else content)
+
+
+def _idx_folder(folder: Path, gz: bool) -> dict[str, np.ndarray]:
+    folder.mkdir()
+    arrays = _arrays()
+    suffix = ".gz" if gz else ""
+    names = {
+        "x_train": "train-images-idx3-ubyte",
+        "y_train": "train-labels-idx1-ubyte",
+        "x_test": "t10k-images-idx3-ubyte",
+        "y_test": "t10k-labels-idx1-ubyte",
+    }
+    for key, name in names.items():
+        _write_idx(folder / f"{name}{suffix}", arrays[key], gz)
+    return arrays
+
+
+@pytest.mark.parametrize("gz", [True, False], ids=["gzipped", "raw"])
+def test_idx_folder_loads(tmp_path: Path, gz: bool) -> None:
+    arrays = _idx_folder(tmp_path / "mnist", gz)
+    data = load_dataset(str(tmp_path / "mnist"))
+    assert data.info.train == 20 and data.info.test == 10
+    np.testing.assert_array_equal(data.y_train, arrays["y_train"])
+    np.testing.assert_array_equal(data.x_test, (arrays["x_test"] / 255.0).astype(np.float32))
+
+
+def test_idx_folder_missing_file(tmp_path: Path) -> None:
+    _idx_folder(tmp_path / "mnist", gz=True)
+    (tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz").unlink()
+    with pytest.raises(DataError, match=r"mnist: no t10k-labels-idx1-ubyte\[\.gz\] file"):
+        load_dataset(str(tmp_path / "mnist"))
+
+
+def test_idx_file_bad_magic_and_truncated(tmp_path: Path) -> None:
+    _idx_folder(tmp_path / "mnist", gz=False)
+    labels = tmp_path / "mnist" / "train-labels-idx1-ubyte"
+    labels.write_bytes(b"PK\x03\x04" + bytes(20))
+    with pytest.raises(DataError, match="train-labels-idx1-ubyte: not an IDX file"):
+        load_dataset(str(tmp_path / "mnist"))
+    images = tmp_path / "mnist" / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:-5])
+    with pytest.raises(DataError, match="train-images-idx3-ubyte: header promises shape"):
+        load_dataset(str(tmp_path / "mnist"))
+
+
+def _bad_inputs(tmp_path: Path) -> list[tuple[str, str]]:
+    """(source, message fragment) for every fault the issue lists."""
+    arrays = _arrays()
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"this is not a zip file")
+    nan_images = (arrays["x_test"] / 255.0).astype(np.float32)
+    nan_images[0, 0, 0] = np.nan
+    inf_images = (arrays["x_train"] / 255.0).astype(np.float32)
+    inf_images[3, 1, 1] = np.inf
+    cases = [
+        (str(tmp_path / "absent.npz"), "absent.npz: no such file"),
+        (str(garbage), "garbage.npz: not a readable .npz file"),
+        (str(_npz(tmp_path, "no_test.npz", x_test=None, y_test=None)), "missing array(s) x_test, y_test"),
+        (
+            str(_npz(tmp_path, "shape.npz", x_train=np.zeros((20, 32, 32), np.uint8))),
+            "x_train has shape (20, 32, 32); expected (N, 28, 28) or (N, 28, 28, 1)",
+        ),
+        (
+            str(_npz(tmp_path, "flat.npz", x_test=np.zeros((10, 784), np.uint8))),
+            "x_test has shape (10, 784)",
+        ),
+        (
+            str(_npz(tmp_path, "dtype.npz", x_train=arrays["x_train"].astype(np.int64))),
+            "x_train has dtype int64; expected uint8 or float",
+        ),
+        (
+            str(_npz(tmp_path, "range.npz", y_train=(np.arange(20) % 11).astype(np.int64))),
+            "y_train holds label 10; expected integers in 0..9",
+        ),
+        (
+            str(_npz(tmp_path, "negative.npz", y_test=np.full(10, -1, np.int32))),
+            "y_test holds label -1; expected integers in 0..9",
+        ),
+        (
+            str(_npz(tmp_path, "fraction.npz", y_train=np.full(20, 2.5, np.float32))),
+            "y_train holds non-integer labels",
+        ),
+        (
+            str(_npz(tmp_path, "strings.npz", y_test=np.array(["a"] * 10))),
+            "y_test has dtype <U1; expected integer labels in 0..9",
+        ),
+        (
+            str(_npz(tmp_path, "count.npz", y_train=np.zeros(19, np.uint8))),
+            "x_train has 20 images but y_train has 19 labels",
+        ),
+        (
+            str(
+                _npz(
+                    tmp_path,
+                    "empty.npz",
+                    x_test=np.zeros((0, 28, 28), np.uint8),
+                    y_test=np.zeros(0, np.uint8),
+                )
+            ),
+            "x_test is empty",
+        ),
+        (str(_npz(tmp_path, "nan.npz", x_test=nan_images)), "x_test contains NaN or infinite values"),
+        (str(_npz(tmp_path, "inf.npz", x_train=inf_images)), "x_train contains NaN or infinite values"),
+        ("mnits", "unknown data source 'mnits'"),
+    ]
+    return cases
+
+
+def test_every_bad_input_is_one_line_naming_file_and_fault(tmp_path: Path) -> None:
+    for source, fragment in _bad_inputs(tmp_path):
+        with pytest.raises(DataError) as caught:
+            load_dataset(source)
+        message = str(caught.value)
+        assert fragment in message, (source, message)
+        assert "\n" not in message
+        if source.endswith(".npz"):
+            assert source in message
+
+
+def test_bad_input_exits_2_with_the_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for source, fragment in _bad_inputs(tmp_path):
+        assert main(["run", "--data", source]) == 2, source
+        captured = capsys.readouterr()
+        lines = [line for line in captured.err.splitlines() if line.strip()]
+        assert len(lines) == 1 and lines[0].startswith("pqat-tui: error: "), captured.err
+        assert fragment in lines[0]
+        assert "Traceback" not in captured.out + captured.err
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads files whatever their mode")
+def test_unreadable_file(tmp_path: Path) -> None:
+    path = _npz(tmp_path)
+    path.chmod(0)
+    with pytest.raises(DataError, match="data.npz: permission denied"):
+        load_dataset(str(path))
