@@ -32,7 +32,7 @@ from engine.protocol import PipelineEngine
 from engine.results import RunResults
 from engine.stages import Stage, downstream_of
 from pqat_tui.commands import PipelineCommands
-from pqat_tui.engine_loader import EngineFactory, load_real_engine
+from pqat_tui.engine_loader import EngineFactory, real_engine_factory
 from pqat_tui.headlines import headline
 from pqat_tui.keymap import APP_BINDINGS
 from pqat_tui.messages import EngineEventPosted, EngineLoadFailed, EngineReady
@@ -67,13 +67,13 @@ class PqatApp(App[int]):
     def __init__(
         self,
         config: PipelineConfig,
-        engine_factory: EngineFactory = load_real_engine,
+        engine_factory: EngineFactory | None = None,
         *,
         native_log: Path | None = None,
     ) -> None:
         super().__init__()
         self.config = config
-        self.engine_factory = engine_factory
+        self.engine_factory = engine_factory or real_engine_factory()
         self.native_log = native_log
         self.engine: PipelineEngine | None = None
         self.engine_error: str | None = None
@@ -123,13 +123,15 @@ class PqatApp(App[int]):
         except Exception as error:  # the app must stay up to say what went wrong
             self.post_message(EngineLoadFailed(_one_line(error)))
             return
-        self.post_message(EngineReady(loaded.engine, dict(loaded.versions)))
+        self.post_message(EngineReady(loaded.engine, dict(loaded.versions), loaded.summary))
 
     @on(EngineReady)
     async def _engine_ready(self, message: EngineReady) -> None:
         self.engine = message.engine
         libraries = ", ".join(f"{name} {version}" for name, version in message.versions.items())
         self._log("Engine ready" + (f": {libraries}" if libraries else ""))
+        if message.summary:
+            self._log(message.summary)
         if self.native_log is not None:
             self._log(f"TensorFlow's native log: {self.native_log}")
         self.results = self.engine.results

@@ -1,13 +1,14 @@
 """How the app gets its engine: a factory it calls in a background thread, so the first paint never waits.
 
-Tests pass a factory that returns a scripted fake; the default one imports TensorFlow (3–7 s) and builds
-the real pipeline session.
+Tests pass a factory that returns a scripted fake; the real one imports TensorFlow (3–7 s) and opens the
+run folder, where every finished stage is kept and from which an earlier run resumes.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from engine.config import PipelineConfig
 from engine.protocol import PipelineEngine
@@ -17,16 +18,23 @@ from engine.protocol import PipelineEngine
 class LoadedEngine:
     engine: PipelineEngine
     versions: dict[str, str]  # library versions worth a log line, e.g. {"tensorflow": "2.21.0"}
+    summary: str = ""  # what the engine wants said first, e.g. which stages a resumed run already holds
 
 
 EngineFactory = Callable[[PipelineConfig], LoadedEngine]
 
 
-def load_real_engine(config: PipelineConfig) -> LoadedEngine:
-    """Import TensorFlow and create the pipeline session. Blocking: call it from a worker thread."""
-    from engine.tf_runtime import load_tensorflow
+def real_engine_factory(run_dir: Path | None = None) -> EngineFactory:
+    """The TensorFlow engine over a run folder (a new one under runs/ when `run_dir` is None)."""
 
-    versions = load_tensorflow()
-    from engine.pipeline import PipelineSession
+    def load(config: PipelineConfig) -> LoadedEngine:
+        # Blocking: the app calls this from a worker thread.
+        from engine.run_store import DEFAULT_RUNS_ROOT, new_run_dir
+        from engine.stored_session import open_run
+        from engine.tf_runtime import load_tensorflow
 
-    return LoadedEngine(PipelineSession(config), versions)
+        versions = load_tensorflow()
+        session = open_run(config, run_dir or new_run_dir(DEFAULT_RUNS_ROOT))
+        return LoadedEngine(session, versions, session.summary())
+
+    return load

@@ -32,10 +32,11 @@ class ProgressPosted(EngineEventPosted):
 
 
 class EngineReady(Message):
-    def __init__(self, engine: PipelineEngine, versions: dict[str, str]) -> None:
+    def __init__(self, engine: PipelineEngine, versions: dict[str, str], summary: str = "") -> None:
         super().__init__()
         self.engine = engine
         self.versions = versions
+        self.summary = summary
 
 
 class EngineLoadFailed(Message):

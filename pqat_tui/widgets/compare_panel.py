@@ -36,7 +36,8 @@ class ComparePanel(StagePanel):
         table = comparison_table(self._results)
         # Too wide for the panel (e.g. at 80 columns): a column per model instead of a row per model.
         width = self.scrollable_content_region.width
-        needed = Measurement.get(self.app.console, self.app.console.options, table).maximum
+        # Rich narrows a table down to its minimum width by wrapping headers; below that it is unreadable.
+        needed = Measurement.get(self.app.console, self.app.console.options, table).minimum
         if width and needed > width:
             table = comparison_table_by_metric(self._results)
         self.query_one("#comparison", Static).update(table)
