@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 import traceback
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import on, work
 from textual.app import App, ComposeResult
@@ -31,7 +32,6 @@ from engine.events import (
 from engine.protocol import PipelineEngine
 from engine.results import RunResults
 from engine.stages import Stage, downstream_of
-from pqat_tui.commands import PipelineCommands
 from pqat_tui.engine_loader import EngineFactory, real_engine_factory
 from pqat_tui.headlines import headline
 from pqat_tui.keymap import APP_BINDINGS
@@ -48,17 +48,27 @@ from pqat_tui.widgets.stage_panel import StagePanel
 from pqat_tui.widgets.tflite_panel import TFLitePanel
 from pqat_tui.widgets.training_panel import TrainingPanel
 
+if TYPE_CHECKING:
+    from textual.command import Provider
+
 TRAINING_STEPS = (Step.BASELINE, Step.PRUNE, Step.QAT, Step.PQAT)
 
 # The actions that need the engine: pressed while TensorFlow loads, they wait for it.
 ENGINE_ACTIONS = ("run_next", "run_all", "rerun")
 
 
+def pipeline_commands() -> type[Provider]:
+    """The palette's provider, imported when the palette first opens (textual.command is slow to import)."""
+    from pqat_tui.commands import PipelineCommands
+
+    return PipelineCommands
+
+
 class PqatApp(App[int]):
     CSS_PATH = asset_path("app.tcss")
     TITLE = "pqat-tui"
     BINDINGS = APP_BINDINGS
-    COMMANDS = App.COMMANDS | {PipelineCommands}
+    COMMANDS = App.COMMANDS | {pipeline_commands}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
 
     busy: reactive[bool] = reactive(False, bindings=True)
@@ -94,13 +104,9 @@ class PqatApp(App[int]):
                 yield StageList(id="stage-list")
                 yield Static(id="status")
             with Vertical(id="content"):
+                # Only the first panel is in the first frame; the others are mounted right after it.
                 with ContentSwitcher(initial=f"panel-{Step.DATA.value}", id="panels"):
                     yield DataPanel()
-                    for step in TRAINING_STEPS:
-                        yield TrainingPanel(step)
-                    for step in (Step.CONVERT, Step.EVALUATE, Step.PTQ):
-                        yield TFLitePanel(step)
-                    yield ComparePanel()
                 yield LogPane(id="log")
         yield Footer()
 
@@ -111,8 +117,17 @@ class PqatApp(App[int]):
         self.begin_capture_print(self.query_one(LogPane))
         self._refresh_everything()
         self._set_status("Loading TensorFlow… (keys work; a stage waits for it)")
-        # Start the slow import only once the first frame is on screen.
-        self.call_after_refresh(self._load_engine)
+        self.call_after_refresh(self._after_first_paint)
+
+    async def _after_first_paint(self) -> None:
+        panels: list[StagePanel] = [TrainingPanel(step) for step in TRAINING_STEPS]
+        panels += [TFLitePanel(step) for step in (Step.CONVERT, Step.EVALUATE, Step.PTQ)]
+        panels.append(ComparePanel())
+        await self.query_one(ContentSwitcher).mount_all(panels)
+        self._refresh_everything()
+        self.watch_selected(self.selected)  # a key pressed before they were mounted
+        # The slow import starts only once the screen is up, and the panels its events feed exist.
+        self._load_engine()
 
     # Loading the engine.
 
@@ -350,7 +365,9 @@ class PqatApp(App[int]):
 
     def watch_selected(self, selected: Step) -> None:
         self.query_one(StageList).selected = selected
-        self.query_one(ContentSwitcher).current = f"panel-{selected.value}"
+        switcher = self.query_one(ContentSwitcher)
+        if switcher.query_children(f"#panel-{selected.value}"):
+            switcher.current = f"panel-{selected.value}"
 
     def watch_busy(self, busy: bool) -> None:
         self.set_class(busy, "-busy")
@@ -379,10 +396,10 @@ class PqatApp(App[int]):
 
     def _refresh_everything(self) -> None:
         self._refresh_stage_list()
-        for step in Step:
-            stage = step.stage
-            self._panel(step).show_results(
-                self.results, self.board.state(step), self.errors.get(stage) if stage else None
+        for panel in self.query(StagePanel):
+            stage = panel.step.stage
+            panel.show_results(
+                self.results, self.board.state(panel.step), self.errors.get(stage) if stage else None
             )
         if not self.busy and self.engine is not None:
             self._set_status(self._idle_status())

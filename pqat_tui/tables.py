@@ -191,7 +191,7 @@ def _bar(value: float | None, maximum: float, width: int = 12) -> Bar | Text:
     return Bar(size=maximum, begin=0, end=value, width=width)
 
 
-def comparison_table(results: RunResults) -> Table:
+def comparison_table(results: RunResults, bar_width: int = 12) -> Table:
     """Every model in one table, with bars for zipped size and accuracy."""
     table = Table(title="Comparison", title_justify="left")
     for header in ("model", "Keras acc", "TFLite acc", "sparsity", "raw KB", "zipped KB"):
@@ -215,8 +215,8 @@ def comparison_table(results: RunResults) -> Table:
             fmt_fraction(sparsity, target if name != "baseline" else None),
             fmt_kb(tflite.bytes if tflite else None),
             fmt_kb(tflite.zipped_bytes if tflite else None),
-            _bar(tflite.zipped_bytes if tflite else None, largest),
-            _bar(accuracy, 1.0),
+            _bar(tflite.zipped_bytes if tflite else None, largest, bar_width),
+            _bar(accuracy, 1.0, bar_width),
         )
     return table
 

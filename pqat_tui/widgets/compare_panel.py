@@ -30,15 +30,22 @@ class ComparePanel(StagePanel):
     def on_resize(self, event: events.Resize) -> None:
         self._draw()
 
+    def on_show(self, event: events.Show) -> None:
+        # A hidden panel has no width to fit: it is laid out again when it is switched to.
+        self._draw()
+
     def _draw(self) -> None:
         if self._results is None:
             return
-        table = comparison_table(self._results)
-        # Too wide for the panel (e.g. at 80 columns): a column per model instead of a row per model.
+        # A row a model where it fits, shortening the bars first; else a column a model (e.g. at 80x24).
         width = self.scrollable_content_region.width
-        # Rich narrows a table down to its minimum width by wrapping headers; below that it is unreadable.
-        needed = Measurement.get(self.app.console, self.app.console.options, table).minimum
-        if width and needed > width:
-            table = comparison_table_by_metric(self._results)
+        console = self.app.console
+        unbounded = console.options.update_width(10_000)
+        table = comparison_table_by_metric(self._results)
+        for bar_width in (12, 8):
+            candidate = comparison_table(self._results, bar_width=bar_width)
+            if width and Measurement.get(console, unbounded, candidate).maximum <= width:
+                table = candidate
+                break
         self.query_one("#comparison", Static).update(table)
         self.query_one("#conclusions", Static).update(conclusions_text(self._results))
