@@ -48,6 +48,7 @@ from engine.run_store import (
     utc_now,
 )
 from engine.stages import MODEL_OF_STAGE, STAGE_INPUTS, Stage, downstream_of
+from engine.user_model import UserModel
 
 STALE = "stale"
 
@@ -60,16 +61,28 @@ class StoredSession:
         config: PipelineConfig,
         folder: RunFolder,
         *,
-        extra_inputs: Mapping[Stage, Mapping[str, Any]] | None = None,
+        user_model: UserModel | None = None,
+        train_baseline: bool = True,
         session: PipelineSession | None = None,
     ) -> None:
+        """`user_model` replaces the example's model as the baseline (fine-tuned, or only evaluated when
+        `train_baseline` is false); the stages tfmot refuses for it fail at once, naming the layers."""
         self.config = config
         self.folder = folder
-        self.session = session or PipelineSession(config)
+        self.session = session or PipelineSession(
+            config,
+            baseline_model=user_model.model if user_model else None,
+            train_baseline=train_baseline,
+            refusals=user_model.unsupported if user_model else None,
+        )
         data_content = data_digest(config.data)
-        self.fingerprints = stage_fingerprints(config, data_content, extra_inputs)
+        inputs: dict[str, Any] = {"data": data_content}
+        extra: dict[Stage, Mapping[str, Any]] = {}
+        if user_model is not None:
+            extra[Stage.BASELINE] = user_model.fingerprint_inputs(train_baseline)
+            inputs["model"] = {"path": str(user_model.path), **extra[Stage.BASELINE]}
+        self.fingerprints = stage_fingerprints(config, data_content, extra)
         manifest = folder.read_manifest() or Manifest(created=utc_now())
-        inputs = {"data": data_content, **{s.value: dict(v) for s, v in (extra_inputs or {}).items()}}
         manifest = dataclasses.replace(manifest, inputs=inputs)
         saved = folder.read_results()
         kept: set[Stage] = set()
