@@ -58,10 +58,12 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "channels.keras": _model(input_shape=(28, 28, 1)),
         "five.keras": _model(classes=5),
     }
+    from engine.artifacts import model_bytes
+
     paths = {}
     for name, model in built.items():
         paths[name] = folder / name
-        model.save(paths[name])
+        paths[name].write_bytes(model_bytes(model, paths[name].suffix))
     return paths
 
 
