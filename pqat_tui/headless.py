@@ -8,6 +8,7 @@ goes to a log file, never onto the terminal; its path is printed when something 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import queue
 import shutil
 import sys
@@ -230,9 +231,13 @@ def _run(config: PipelineConfig, args: argparse.Namespace) -> _RunStatus:
         worker = threading.Thread(
             target=_run_pipeline, args=(session, events, stop), name="pqat-engine", daemon=True
         )
-        worker.start()
+        started = False
         while True:
+            # Ctrl-C may land anywhere in this loop, even in Thread.start: every place sets the stop event.
             try:
+                if not started:
+                    started = True
+                    worker.start()
                 event = events.get(timeout=0.2)
                 if isinstance(event, _WorkerDone):
                     break
@@ -243,7 +248,8 @@ def _run(config: PipelineConfig, args: argparse.Namespace) -> _RunStatus:
                 interrupted = True
                 stop.set()
                 console.print(Text("Stopping at the end of the current batch…", style="yellow"))
-        worker.join()
+        with contextlib.suppress(KeyboardInterrupt):
+            worker.join()
 
     outcome = view.outcome
     if Stage.DATA in outcome.failed:
