@@ -134,7 +134,7 @@ def compare_pipelines(python: str, reference: Path, data: Path, rounds: int) -> 
     print(f"engine runs with seed 0 gave identical numbers: {'yes' if identical else 'NO'} ({rounds} runs)")
 
 
-def compare_tflite_evaluation(data: Path, repeats: int = 5) -> None:
+def compare_tflite_evaluation(data: Path, repeats: int = 15) -> None:
     """One PQAT-shaped .tflite file, the same test images: per-image invokes against batched evaluation."""
     sys.path.insert(0, str(REPO))
     from engine.tf_runtime import load_tensorflow
