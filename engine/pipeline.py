@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -244,6 +244,67 @@ class PipelineSession:
                 self._ptq = None
             results = results.without(MODEL_OF_STAGE[stage])
         self._results = results
+
+    # --- Resuming from a run folder (engine.stored_session) -----------------------------------------
+
+    def restore(self, results: RunResults, done: Iterable[Stage]) -> None:
+        """Start from an earlier run's `results`, with the `done` stages counting as finished.
+
+        Everything the results hold for the other stages is dropped. The done stages' in-memory outputs
+        (dataset, Keras models, .tflite files) are handed back with `adopt_outputs` only when a stage that
+        reads them runs, so a resumed session costs nothing for the stages it does not run again.
+        """
+        with self._running:
+            self._results = replace(results, config=self.config.to_dict(), versions=self._results.versions)
+            self._done = set(Stage)
+            finished = {Stage(s) for s in done}
+            for stage in Stage:
+                if stage not in finished:
+                    self._drop(stage)
+
+    def has_outputs(self, stage: Stage) -> bool:
+        """Whether a done stage's in-memory outputs are here (not yet, for one restored from disk)."""
+        stage = Stage(stage)
+        if stage is Stage.DATA:
+            return self._dataset is not None
+        if stage in (Stage.CONVERT, Stage.EVALUATE):
+            return bool(self._converted)
+        if stage is Stage.PTQ:
+            return self._ptq is not None
+        return stage in self._keras
+
+    def keras_model(self, stage: Stage) -> Any:
+        """The Keras model a training stage made (for pruning, the stripped model), or None."""
+        return self._keras.get(Stage(stage))
+
+    def adopt_outputs(
+        self,
+        stage: Stage,
+        *,
+        dataset: Dataset | None = None,
+        keras_model: Any = None,
+        tflite: dict[str, bytes] | None = None,
+    ) -> None:
+        """Hand a restored stage its in-memory outputs back, read from a run folder."""
+        stage = Stage(stage)
+        with self._running:
+            if stage not in self._done:
+                raise ValueError(f"{stage.title} is not done: nothing to adopt")
+            if stage is Stage.DATA:
+                self._dataset = dataset
+            elif stage in (Stage.CONVERT, Stage.EVALUATE, Stage.PTQ):
+                from engine.conversion import ConvertedModel
+
+                converted = {
+                    name: ConvertedModel(content, self._results.models[name].tflite)
+                    for name, content in (tflite or {}).items()
+                }
+                if stage is Stage.PTQ:
+                    self._ptq = converted["ptq"]
+                else:
+                    self._converted = converted
+            else:
+                self._keras[stage] = keras_model
 
 
 def _is_stop(error: BaseException) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import NoReturn
 
 from engine.config import PipelineConfig
@@ -25,8 +26,10 @@ from engine.config_file import (
     unknown_key_error,
     with_setting,
 )
+from engine.run_store import CONFIG_FILE, DEFAULT_RUNS_ROOT, RunStoreError, new_run_dir, resolve_resume_dir
 
 EXIT_USAGE = 2
+RESUME_LATEST = ""  # `--resume` given without a folder
 
 
 def _pipeline_options(*, for_subcommand: bool = False) -> argparse.ArgumentParser:
@@ -67,6 +70,21 @@ def _pipeline_options(*, for_subcommand: bool = False) -> argparse.ArgumentParse
         action="append",
         dest="settings",
         help="override any config key, e.g. --set prune.frequency=50 (repeatable; see `pqat-tui config`)",
+    )
+    runs = parser.add_argument_group("run folder")
+    runs.add_argument(
+        "--run-dir",
+        metavar="DIR",
+        help=f"keep the run's config, models, results and log in DIR (default: {DEFAULT_RUNS_ROOT}/<time>/); "
+        "a folder that already holds a run is resumed",
+    )
+    runs.add_argument(
+        "--resume",
+        metavar="DIR",
+        nargs="?",
+        const=RESUME_LATEST,
+        help=f"reopen a run (default: the latest under {DEFAULT_RUNS_ROOT}/): stages whose inputs are "
+        "unchanged are kept, changed ones and everything after them run again",
     )
     return parser
 
@@ -110,15 +128,30 @@ def config_from_args(args: argparse.Namespace) -> PipelineConfig:
     """The effective config, or SystemExit(2) with a one-line message for any invalid value.
 
     Defaults < the config file (`--config FILE`, else ./pqat-tui.toml) < `--set KEY=VALUE` < named flags.
+    A run being resumed starts from its own config instead of the defaults and ./pqat-tui.toml.
     """
     try:
         return _effective_config(args)
-    except ConfigError as error:
+    except (ConfigError, RunStoreError) as error:
         _usage_error(str(error))
 
 
+def run_dir_from_args(args: argparse.Namespace) -> Path | None:
+    """The run folder named by `--resume [DIR]` (default: the latest run) or `--run-dir DIR`, or None.
+
+    None means a new folder, `runs/<time>/`. RunStoreError when `--resume` finds no run.
+    """
+    resume = getattr(args, "resume", None)
+    run_dir = getattr(args, "run_dir", None)
+    if resume is not None:
+        if run_dir and resume and Path(run_dir) != Path(resume):
+            raise RunStoreError(f"--run-dir {run_dir} and --resume {resume} name two run folders: give one")
+        return resolve_resume_dir(resume or run_dir or None, DEFAULT_RUNS_ROOT)
+    return Path(run_dir) if run_dir else None
+
+
 def _effective_config(args: argparse.Namespace) -> PipelineConfig:
-    config_path = find_config_file(getattr(args, "config", None))
+    config_path = _config_path(args)
     config = read_config_file(config_path) if config_path else PipelineConfig()
     for assignment in getattr(args, "settings", None) or ():
         key, equals, text = assignment.partition("=")
@@ -151,6 +184,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "config":
         print(config_to_toml(config, header=_config_header(args)), end="")
         return 0
+    try:
+        args.run_dir = str(run_dir_from_args(args) or new_run_dir(DEFAULT_RUNS_ROOT))
+    except RunStoreError as error:
+        _usage_error(str(error))
     if args.command == "run":
         from pqat_tui.headless import run_command
 
@@ -160,8 +197,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     return app_command(config)
 
 
+def _config_path(args: argparse.Namespace) -> Path | None:
+    """`--config FILE`; else the config of the run being resumed; else ./pqat-tui.toml when there is one."""
+    explicit = getattr(args, "config", None)
+    if explicit is None and args.command != "report":
+        run_dir = run_dir_from_args(args)
+        if run_dir is not None and (run_dir / CONFIG_FILE).is_file():
+            return run_dir / CONFIG_FILE
+    return find_config_file(explicit)
+
+
 def _config_header(args: argparse.Namespace) -> str:
-    config_path = find_config_file(getattr(args, "config", None))
+    config_path = _config_path(args)
     source = f"defaults < {config_path}" if config_path else "defaults"
     return f"pqat-tui effective config ({source} < command-line flags)\nUse it with: pqat-tui --config FILE"
 

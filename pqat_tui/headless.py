@@ -16,6 +16,7 @@ import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -56,6 +57,13 @@ class _Skipped(EngineEvent):
 
 
 @dataclass(frozen=True)
+class _Kept(EngineEvent):
+    """A stage the run folder already holds, with unchanged inputs: not run again."""
+
+    stage: Stage
+
+
+@dataclass(frozen=True)
 class _WorkerDone(EngineEvent):
     pass
 
@@ -66,15 +74,22 @@ class _Outcome:
     failed: dict[Stage, str] = field(default_factory=dict)
     skipped: dict[Stage, tuple[Stage, ...]] = field(default_factory=dict)
     cancelled: Stage | None = None
+    kept: list[Stage] = field(default_factory=list)
 
 
 def _run_pipeline(session: object, events: queue.Queue[EngineEvent], stop: threading.Event) -> None:
-    """Worker thread: every stage in order; a stage whose input failed is skipped, not run."""
+    """Worker thread: every stage in order; a stage whose input failed is skipped, not run.
+
+    A stage the session already has done (kept from the run folder, unchanged) is not run again.
+    """
     unavailable: set[Stage] = set()
     try:
         for stage in PIPELINE:
             if stop.is_set():
                 break
+            if stage in session.done_stages():  # type: ignore[attr-defined]
+                events.put(_Kept(stage))
+                continue
             blocked = tuple(s for s in STAGE_INPUTS[stage] if s in unavailable)
             if blocked:
                 unavailable.add(stage)
@@ -141,6 +156,13 @@ class _ProgressView:
         elif isinstance(event, StageCancelled):
             self.outcome.cancelled = event.stage
             self._stage_ended(Text.assemble(("■ ", "yellow"), f"{event.stage.title:<9}", "cancelled"))
+        elif isinstance(event, _Kept):
+            self.outcome.kept.append(event.stage)
+            self._stage_ended(
+                Text.assemble(
+                    ("✓ ", "green"), f"{event.stage.title:<9}", ("kept: its inputs are unchanged", "dim")
+                )
+            )
         elif isinstance(event, _Skipped):
             self.outcome.skipped[event.stage] = event.because
             needs = ", ".join(s.title for s in event.because)
@@ -189,7 +211,20 @@ def run_command(config: PipelineConfig, args: argparse.Namespace) -> int:
         except ReportError as error:
             print(f"pqat-tui: error: {error}", file=sys.stderr)
             return EXIT_USAGE
-    status = _run(config, args)
+    from engine.run_store import RunStoreError
+    from engine.stored_session import open_run
+
+    try:
+        # Locks the run folder; another process on the same run is refused here, before any work.
+        session = open_run(config, Path(args.run_dir))
+    except RunStoreError as error:
+        print(f"pqat-tui: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        Console(highlight=False).print(Text(session.summary(), style="dim"))
+        status = _run(config, args, session)
+    finally:
+        session.close()
     if report_dir is not None and not _export(status.results, report_dir):
         return EXIT_USAGE
     return status.code
@@ -214,14 +249,13 @@ def _export(results: RunResults, folder: Path) -> bool:
     return True
 
 
-def _run(config: PipelineConfig, args: argparse.Namespace) -> _RunStatus:
-    from engine.pipeline import PipelineSession
+def _run(config: PipelineConfig, args: argparse.Namespace, session: Any) -> _RunStatus:
+    """Every stage the session (a StoredSession on the run folder) does not already hold, with progress."""
     from engine.tf_runtime import redirect_native_stderr
 
     console = Console(highlight=False)
     log_dir = Path(tempfile.mkdtemp(prefix="pqat-tui-run-"))
     log_file = log_dir / "tensorflow.log"
-    session = PipelineSession(config)
     events: queue.Queue[EngineEvent] = queue.Queue()
     stop = threading.Event()
     view = _ProgressView(console, log_file)
@@ -259,6 +293,7 @@ def _run(config: PipelineConfig, args: argparse.Namespace) -> _RunStatus:
     if interrupted or outcome.cancelled is not None:
         stage = outcome.cancelled.title if outcome.cancelled else "the run"
         console.print(Text(f"Interrupted: {stage} stopped and nothing of it was kept.", style="yellow"))
+        console.print(Text(f"Finished stages are kept: pqat-tui run --resume {args.run_dir}", style="yellow"))
         shutil.rmtree(log_dir, ignore_errors=True)
         return _RunStatus(EXIT_INTERRUPTED, session.results)
 
@@ -269,6 +304,7 @@ def _run(config: PipelineConfig, args: argparse.Namespace) -> _RunStatus:
     console.print(run_summary(results))
     if args.json:
         console.print(Text(f"Results written to {args.json}", style="dim"))
+    console.print(Text(f"Run folder: {args.run_dir}", style="dim"))
     if outcome.failed:
         if outcome.skipped:
             skipped = ", ".join(s.title for s in outcome.skipped)

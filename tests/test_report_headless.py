@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import engine.pipeline
+import engine.stored_session
 from engine.config import PipelineConfig
 from engine.events import StageFailed, StageFinished, StageStarted
 from engine.protocol import Emit
@@ -34,6 +35,16 @@ class ScriptedSession:
     def results(self) -> RunResults:
         return self._results
 
+    # What `run` asks of the run folder's session (engine.stored_session.StoredSession): nothing kept.
+    def done_stages(self) -> set[Stage]:
+        return set()
+
+    def summary(self) -> str:
+        return "New run (scripted)"
+
+    def close(self) -> None:
+        pass
+
     def run_stage(self, stage: Stage, emit: Emit, stop: threading.Event) -> None:
         type(self).stages_run.append(stage)
         emit(StageStarted(stage))
@@ -48,6 +59,7 @@ class ScriptedSession:
 @pytest.fixture
 def scripted(monkeypatch: pytest.MonkeyPatch) -> type[ScriptedSession]:
     monkeypatch.setattr(engine.pipeline, "PipelineSession", ScriptedSession)
+    monkeypatch.setattr(engine.stored_session, "open_run", lambda config, _dir, **_: ScriptedSession(config))
     monkeypatch.setattr(ScriptedSession, "stages_run", [])
     return ScriptedSession
 

@@ -1,0 +1,264 @@
+"""`StoredSession`: a PipelineSession whose every finished stage is kept in a run folder, and resumed from it.
+
+On opening, each stage the folder's manifest has as done is compared with what it would be given now (its
+fingerprint: its config section plus the fingerprints of the stages it reads). Unchanged stages count as
+done and are not computed again; their models are read back from disk only when a stage that needs them
+runs. Changed ones are stale: they and everything downstream run again. After every finished stage, its
+model files, results.json and the manifest are written, each atomically and in that order, so a run killed
+at any moment resumes from its last finished stage.
+
+Creating a StoredSession reads files and hashes the data source; it imports no TensorFlow.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from engine.config import PipelineConfig
+from engine.config_file import config_to_toml
+from engine.events import (
+    EngineEvent,
+    LogMessage,
+    StageCancelled,
+    StageFailed,
+    StageFinished,
+    StageStarted,
+)
+from engine.pipeline import PipelineSession
+from engine.protocol import Emit
+from engine.results import RunResults
+from engine.run_store import (
+    CANCELLED,
+    DONE,
+    FAILED,
+    RUNNING,
+    Manifest,
+    RunFolder,
+    StageRecord,
+    data_digest,
+    iter_done,
+    stage_artifact_paths,
+    stage_fingerprints,
+    stage_metrics,
+    utc_now,
+)
+from engine.stages import MODEL_OF_STAGE, STAGE_INPUTS, Stage, downstream_of
+
+STALE = "stale"
+
+
+class StoredSession:
+    """Implements engine.protocol.PipelineEngine over a PipelineSession and a locked RunFolder."""
+
+    def __init__(
+        self,
+        config: PipelineConfig,
+        folder: RunFolder,
+        *,
+        extra_inputs: Mapping[Stage, Mapping[str, Any]] | None = None,
+        session: PipelineSession | None = None,
+    ) -> None:
+        self.config = config
+        self.folder = folder
+        self.session = session or PipelineSession(config)
+        data_content = data_digest(config.data)
+        self.fingerprints = stage_fingerprints(config, data_content, extra_inputs)
+        manifest = folder.read_manifest() or Manifest(created=utc_now())
+        inputs = {"data": data_content, **{s.value: dict(v) for s, v in (extra_inputs or {}).items()}}
+        manifest = dataclasses.replace(manifest, inputs=inputs)
+        saved = folder.read_results()
+        kept: set[Stage] = set()
+        stale: list[Stage] = []
+        for stage, record in iter_done(manifest):
+            unchanged = record.fingerprint == self.fingerprints[stage]
+            inputs_kept = all(source in kept for source in STAGE_INPUTS[stage])
+            if unchanged and inputs_kept and saved is not None and folder.artifacts_intact(record):
+                kept.add(stage)
+            else:
+                stale.append(stage)
+        for stage in stale:
+            record = dataclasses.replace(manifest.stages[stage.value], status=STALE)
+            manifest = manifest.with_record(stage, record)
+        self._kept = kept
+        self._stale = set(stale)
+        self._manifest = manifest
+        if saved is not None and kept:
+            self.session.restore(saved, kept)
+        folder.write_config(config_to_toml(config, header="The effective config of this run."))
+        folder.write_manifest(manifest)
+        folder.write_results(self.session.results)
+
+    def summary(self) -> str:
+        """One line on what the run folder gave back: kept stages, and the stale ones that run again."""
+        if not self._kept and not self._stale:
+            return f"New run in {self.folder.path}"
+        kept = ", ".join(s.title for s in Stage if s in self._kept) or "nothing"
+        text = f"Resumed {self.folder.path}: kept {kept}"
+        if self._stale:
+            stale = ", ".join(s.title for s in Stage if s in self._stale)
+            text += f"; changed since, to run again: {stale}"
+        return text
+
+    # --- PipelineEngine -----------------------------------------------------------------------------
+
+    @property
+    def results(self) -> RunResults:
+        return self.session.results
+
+    def done_stages(self) -> set[Stage]:
+        return self.session.done_stages()
+
+    def stale_stages(self) -> set[Stage]:
+        """Stages done in an earlier run whose inputs have changed since; they run again when asked."""
+        return set(self._stale)
+
+    def tflite_model(self, name: str) -> bytes | None:
+        content = self.session.tflite_model(name)
+        if content is not None:
+            return content
+        path = self.folder.path / f"models/{name}.tflite"
+        source = Stage.PTQ if name == "ptq" else Stage.CONVERT
+        return path.read_bytes() if source in self.done_stages() and path.is_file() else None
+
+    def run_stage(self, stage: Stage, emit: Emit, stop: threading.Event) -> None:
+        stage = Stage(stage)
+        started_at = utc_now()
+        started = time.monotonic()
+        try:
+            self._load_inputs(stage, emit)
+        except Exception as error:  # noqa: BLE001 - a run folder that cannot be read fails the stage, cleanly
+            message = f"could not load an earlier stage's output from {self.folder.path}: {_one_line(error)}"
+            for event in (StageStarted(stage), StageFailed(stage, time.monotonic() - started, message)):
+                self.folder.events.append(event)
+                emit(event)
+            return
+        # A stage run again keeps its done record (and files) until it finishes: a failed or cancelled
+        # rerun leaves the session, and so the folder, as they were.
+        was_done = stage in self.done_stages()
+        if not was_done:
+            self._write_record(stage, StageRecord(RUNNING, self.fingerprints[stage], started=started_at))
+
+        def forward(event: EngineEvent) -> None:
+            if isinstance(event, StageFinished) and event.stage is stage:
+                self._persist(stage, event, started_at)
+                event = StageFinished(stage, event.seconds, self.session.results)
+            elif isinstance(event, StageFailed) and event.stage is stage and not was_done:
+                self._finish_record(stage, FAILED, started_at, event.seconds, error=event.error)
+            elif isinstance(event, StageCancelled) and event.stage is stage and not was_done:
+                self._finish_record(stage, CANCELLED, started_at, event.seconds)
+            self.folder.events.append(event)
+            emit(event)
+
+        self.session.run_stage(stage, forward, stop)
+
+    # --- the run folder -----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the run folder's lock."""
+        self.folder.close()
+
+    def _load_inputs(self, stage: Stage, emit: Emit) -> None:
+        """Read back from disk the outputs of done stages that `stage` reads and the session lacks."""
+        done = self.done_stages()
+        # Every stage after Data also reads the dataset (to train, calibrate or evaluate).
+        sources = [Stage.DATA, *STAGE_INPUTS[stage]] if stage is not Stage.DATA else []
+        for source in dict.fromkeys(sources):
+            if source not in done or self.session.has_outputs(source):
+                continue
+            if source is Stage.DATA:
+                from engine.data import load_dataset
+
+                self.session.adopt_outputs(source, dataset=load_dataset(self.config.data))
+                continue
+            from engine.tf_runtime import load_tensorflow
+
+            load_tensorflow()
+            paths = stage_artifact_paths(source)
+            if source is Stage.CONVERT:
+                tflite = {name: (self.folder.path / path).read_bytes() for name, path in paths.items()}
+                self.session.adopt_outputs(source, tflite=tflite)
+            else:
+                from engine.artifacts import load_model
+
+                path = self.folder.path / paths[MODEL_OF_STAGE[source]]
+                self.session.adopt_outputs(source, keras_model=load_model(path))
+            emit(LogMessage(f"{source.title}: output read back from {self.folder.path}", stage=stage))
+
+    def _persist(self, stage: Stage, event: StageFinished, started_at: str) -> None:
+        artifacts: dict[str, str] = {}
+        paths = stage_artifact_paths(stage)
+        if stage in (Stage.CONVERT, Stage.PTQ):
+            for name, path in paths.items():
+                content = self.session.tflite_model(name)
+                if content is not None:
+                    artifacts[path] = self.folder.write_artifact(path, content)
+        elif stage in MODEL_OF_STAGE:
+            from engine.artifacts import model_bytes
+
+            path = paths[MODEL_OF_STAGE[stage]]
+            content = model_bytes(self.session.keras_model(stage), "." + path.rsplit(".", 1)[-1])
+            artifacts[path] = self.folder.write_artifact(path, content)
+        # Models first, then results, then the manifest that says they are there: a kill in between leaves
+        # the stage not done, never done with a missing file.
+        self.folder.write_results(self.session.results)
+        downstream = downstream_of(stage)
+        for later in downstream:
+            self._remove_artifacts(later)
+        self._manifest = self._manifest.without(downstream)
+        self._stale -= {stage, *downstream}
+        record = StageRecord(
+            DONE,
+            self.fingerprints[stage],
+            started=started_at,
+            finished=utc_now(),
+            seconds=round(event.seconds, 3),
+            metrics=stage_metrics(stage, self.session.results),
+            artifacts=artifacts,
+        )
+        self._write_record(stage, record)
+
+    def _finish_record(
+        self, stage: Stage, status: str, started_at: str, seconds: float, error: str | None = None
+    ) -> None:
+        record = StageRecord(
+            status,
+            self.fingerprints[stage],
+            started=started_at,
+            finished=utc_now(),
+            seconds=round(seconds, 3),
+            error=error,
+        )
+        self._write_record(stage, record)
+        self.folder.write_results(self.session.results)
+
+    def _write_record(self, stage: Stage, record: StageRecord) -> None:
+        self._manifest = self._manifest.with_record(stage, record)
+        self.folder.write_manifest(self._manifest)
+
+    def _remove_artifacts(self, stage: Stage) -> None:
+        record = self._manifest.record(stage)
+        for relative in record.artifacts if record else ():
+            (self.folder.path / relative).unlink(missing_ok=True)
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def open_run(config: PipelineConfig, run_dir: Path, **options: Any) -> StoredSession:
+    """Lock the run folder (creating it if need be) and open a StoredSession on it.
+
+    RunStoreError (RunLockedError when another process holds the run) before any work.
+    """
+    folder = RunFolder.open(run_dir)
+    try:
+        return StoredSession(config, folder, **options)
+    except BaseException:
+        folder.close()
+        raise

@@ -1,0 +1,214 @@
+"""A user's own Keras model (`--model PATH`) in place of the example's baseline.
+
+Three checks, each ending in one line a person can act on:
+
+1. `check_model_file` (no TensorFlow, before any work): the path is a .keras archive or an HDF5 file.
+2. `load_user_model`: it loads with Keras's safe mode (no Python code from the file), has one input shaped
+   like the data's images and one output with a logit per class.
+3. It also asks tfmot, on a throwaway copy, whether it can prune, quantize (QAT) and prune-preserve quantize
+   (PQAT) the model. A refusal is not an error here: it names the layers and the reason, and only the stages
+   that need tfmot's support for them fail; the others still run.
+
+Only `check_model_file` may be called before TensorFlow is loaded; the rest imports it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from engine.stages import Stage
+
+MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+class UserModelError(Exception):
+    """A model file that cannot stand in for the baseline; the message is one line naming the file."""
+
+
+@dataclass(frozen=True, eq=False)
+class UserModel:
+    path: Path
+    sha256: str
+    model: Any  # the loaded keras.Model, never trained in place (every stage trains a copy)
+    # PRUNE, QAT and PQAT: why tfmot refuses the model, naming the layers; absent when it accepts it.
+    unsupported: dict[Stage, str] = field(default_factory=dict)
+
+    def fingerprint_inputs(self, train: bool) -> dict[str, Any]:
+        """What the baseline stage's fingerprint covers besides its config section."""
+        return {"model_sha256": self.sha256, "train": train}
+
+
+def check_model_file(path: str | Path) -> Path:
+    """The path, when it can be a Keras model file; UserModelError otherwise. Reads a few bytes only."""
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise UserModelError(f"{path}: no such model file")
+    if path.is_dir():
+        raise UserModelError(f"{path}: is a folder; expected a .keras or .h5 model file")
+    if path.suffix.lower() not in MODEL_SUFFIXES:
+        raise UserModelError(f"{path}: expected a .keras or .h5 Keras model file")
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except OSError as error:
+        raise UserModelError(f"{path}: cannot read ({error.strerror})") from None
+    if path.suffix.lower() == ".keras":
+        if not zipfile.is_zipfile(path):
+            raise UserModelError(f"{path}: not a Keras model (a .keras file is a zip archive; this is not)")
+        with zipfile.ZipFile(path) as archive:
+            if "config.json" not in archive.namelist():
+                raise UserModelError(f"{path}: not a Keras model (the archive has no config.json)")
+    elif head != HDF5_SIGNATURE:
+        raise UserModelError(f"{path}: not a Keras model (not an HDF5 file)")
+    return path
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_user_model(path: str | Path, image_shape: tuple[int, ...], classes: int) -> UserModel:
+    """Load, check against the data (`image_shape` of one image, number of `classes`) and probe tfmot."""
+    checked = check_model_file(path)
+    from engine.artifacts import load_model
+
+    try:
+        model = load_model(checked)
+    except Exception as error:  # noqa: BLE001 - whatever Keras says, the file is not a usable model
+        if "Lambda layer" in str(error):
+            raise UserModelError(
+                f"{checked}: refused by Keras's safe mode: it holds a Lambda layer with Python code, which "
+                "could run anything; rebuild the model with built-in layers"
+            ) from None
+        raise UserModelError(f"{checked}: not a usable Keras model ({_reason(error)})") from None
+    check_against_data(model, checked, image_shape, classes)
+    return UserModel(checked, file_sha256(checked), model, tfmot_refusals(model))
+
+
+def check_against_data(model: Any, path: Path, image_shape: tuple[int, ...], classes: int) -> None:
+    import tf_keras as keras
+
+    if not isinstance(model, keras.Model):
+        raise UserModelError(f"{path}: holds a {type(model).__name__}, not a Keras model")
+    try:
+        inputs, outputs = model.input_shape, model.output_shape
+    except (AttributeError, RuntimeError, ValueError):
+        raise UserModelError(
+            f"{path}: the model has no defined input shape (build it on an Input of shape {image_shape})"
+        ) from None
+    if isinstance(inputs, list) or isinstance(outputs, list):
+        raise UserModelError(f"{path}: the model has several inputs or outputs; expected one of each")
+    if tuple(inputs[1:]) != tuple(image_shape):
+        hint = ""
+        if tuple(inputs[1:]) == (*image_shape, 1):
+            hint = f"; take a {image_shape} input and add keras.layers.Reshape({(*image_shape, 1)}) first"
+        raise UserModelError(
+            f"{path}: the model's input is {_shape(inputs)} but the data's images are {_shape(image_shape)}"
+            f"{hint}"
+        )
+    if tuple(outputs[1:]) != (classes,):
+        raise UserModelError(
+            f"{path}: the model's output is {_shape(outputs)} but the data has {classes} classes; "
+            f"expected one logit per class, (None, {classes})"
+        )
+
+
+def tfmot_refusals(model: Any) -> dict[Stage, str]:
+    """Ask tfmot to wrap a copy of `model` for each stage; for each refusal, the layers and the reason.
+
+    The registries only explain; the verdict is whether tfmot's own call succeeds (it accepts layers the
+    registries do not list, such as a BatchNormalization it folds into the convolution before it).
+    """
+    import tensorflow_model_optimization as tfmot
+
+    from engine.training import copy_model
+
+    refusals: dict[Stage, str] = {}
+    attempts = {
+        Stage.PRUNE: lambda m: tfmot.sparsity.keras.prune_low_magnitude(m),
+        Stage.QAT: lambda m: tfmot.quantization.keras.quantize_model(m),
+        Stage.PQAT: lambda m: tfmot.quantization.keras.quantize_apply(
+            tfmot.quantization.keras.quantize_annotate_model(m),
+            tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme(),
+        ),
+    }
+    for stage, attempt in attempts.items():
+        try:
+            attempt(copy_model(model))
+        except Exception as error:  # noqa: BLE001 - tfmot raises ValueError, RuntimeError or TypeError
+            refusals[stage] = _refusal(stage, model, error)
+    return refusals
+
+
+def _refusal(stage: Stage, model: Any, error: BaseException) -> str:
+    layers = _prune_unsupported(model) if stage is Stage.PRUNE else _quantize_unsupported(model)
+    verb = "prune" if stage is Stage.PRUNE else "quantize"
+    if not layers:
+        return f"tfmot cannot {verb} this model: {_reason(error)}"
+    named = ", ".join(f"'{name}' ({kind})" for name, kind in layers)
+    if stage is Stage.PRUNE:
+        why = "tfmot's pruning registry does not know the layer type and it has no get_prunable_weights"
+    else:
+        why = "tfmot's default 8-bit quantization scheme has no QuantizeConfig for the layer type"
+    plural = "layers" if len(layers) > 1 else "layer"
+    return f"tfmot cannot {verb} {plural} {named}: {why}"
+
+
+def _prune_unsupported(model: Any) -> list[tuple[str, str]]:
+    from tensorflow_model_optimization.python.core.sparsity.keras import prunable_layer
+    from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import PruneRegistry
+
+    return [
+        (layer.name, type(layer).__name__)
+        for layer in _leaf_layers(model)
+        if not (
+            PruneRegistry.supports(layer)
+            or isinstance(layer, prunable_layer.PrunableLayer)
+            or hasattr(layer, "get_prunable_weights")
+        )
+    ]
+
+
+def _quantize_unsupported(model: Any) -> list[tuple[str, str]]:
+    from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
+        default_8bit_quantize_registry,
+    )
+
+    registry = default_8bit_quantize_registry.Default8BitQuantizeRegistry()
+    return [
+        (layer.name, type(layer).__name__) for layer in _leaf_layers(model) if not registry.supports(layer)
+    ]
+
+
+def _leaf_layers(model: Any) -> list[Any]:
+    import tf_keras as keras
+
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        if isinstance(layer, keras.Model):
+            found.extend(_leaf_layers(layer))
+        else:
+            found.append(layer)
+    return found
+
+
+def _shape(shape: Any) -> str:
+    return (
+        "(" + ", ".join("None" if d is None else str(d) for d in shape) + (",)" if len(shape) == 1 else ")")
+    )
+
+
+def _reason(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= 200 else text[:199] + "…"
