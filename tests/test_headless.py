@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import engine.pipeline
+import engine.stored_session
 from engine.config import PipelineConfig
 from engine.events import BatchProgress, EpochEnded, StageCancelled, StageFailed, StageFinished, StageStarted
 from engine.protocol import Emit
@@ -30,6 +31,16 @@ class FakeSession:
     @property
     def results(self) -> RunResults:
         return self._results
+
+    # What `run` asks of the run folder's session (engine.stored_session.StoredSession): nothing kept.
+    def done_stages(self) -> set[Stage]:
+        return set()
+
+    def summary(self) -> str:
+        return "New run (fake)"
+
+    def close(self) -> None:
+        pass
 
     def run_stage(self, stage: Stage, emit: Emit, stop: threading.Event) -> None:
         type(self).stages_run.append(stage)
@@ -58,6 +69,7 @@ class FakeSession:
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> type[FakeSession]:
     monkeypatch.setattr(engine.pipeline, "PipelineSession", FakeSession)
+    monkeypatch.setattr(engine.stored_session, "open_run", lambda config, _dir, **_: FakeSession(config))
     monkeypatch.setattr(FakeSession, "stages_run", [])
     return FakeSession
 
