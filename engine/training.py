@@ -174,10 +174,18 @@ def _trained(
     )
 
 
-def baseline_stage(data: Dataset, config: TrainConfig, emit: Emit, stop: threading.Event) -> TrainedModel:
-    model = build_model()
+def baseline_stage(
+    data: Dataset,
+    config: TrainConfig,
+    emit: Emit,
+    stop: threading.Event,
+    model: keras.Model | None = None,
+    train: bool = True,
+) -> TrainedModel:
+    """The example's model trained from scratch, or a user's `model` fine-tuned (or only evaluated)."""
+    model = build_model() if model is None else model
     compile_model(model, config.learning_rate)
-    history = _fit(model, data, config, Stage.BASELINE, emit, stop)
+    history = _fit(model, data, config, Stage.BASELINE, emit, stop) if train else ()
     return _trained(model, data, history)
 
 
