@@ -36,7 +36,8 @@ CONVERTED_MODELS = ("qat", "pqat")
 
 
 class _Stopped(Exception):
-    """Raised before TensorFlow is loaded, where engine.training's StageStopped is not importable yet."""
+    """A stop the session notices itself: before a stage starts (TensorFlow perhaps not loaded yet, so
+    engine.training's StageStopped is out of reach) or after the stage computed its output."""
 
 
 @dataclass
@@ -124,6 +125,10 @@ class PipelineSession:
             if stage is not Stage.DATA:
                 self._ensure_tensorflow(stage, emit)
             outputs = self._compute(stage, emit, stop)
+            if stop.is_set():
+                # Stopped after the last batch (during evaluation, say): the output is dropped all the same,
+                # so that a set stop event always ends in StageCancelled.
+                raise _Stopped
         except DataError as error:
             self._fail(stage, str(error), seconds(), emit)
             return

@@ -228,6 +228,11 @@ def pqat_stage(
 
 
 def seed_everything(seed: int) -> None:
-    """Python, numpy and TensorFlow seeds, so a stage run twice with one seed gives the same numbers."""
+    """Python, numpy and TensorFlow seeds, so a stage run twice with one seed gives the same numbers.
+
+    On CPU this is enough: runs in separate processes give bit-identical weights without
+    `tf.config.experimental.enable_op_determinism()`, which would only swap in other kernels (different,
+    equally repeatable numbers) and, being process-wide, cannot be undone for a user's other work.
+    """
     keras.utils.set_random_seed(seed)
     np.random.seed(seed)

@@ -289,9 +289,13 @@ def _run(config: PipelineConfig, args: argparse.Namespace, session: Any) -> _Run
         worker = threading.Thread(
             target=_run_pipeline, args=(session, events, stop), name="pqat-engine", daemon=True
         )
-        worker.start()
+        started = False
         while True:
+            # Ctrl-C may land anywhere in this loop, even in Thread.start: every place sets the stop event.
             try:
+                if not started:
+                    started = True
+                    worker.start()
                 event = events.get(timeout=0.2)
                 if isinstance(event, _WorkerDone):
                     break
@@ -302,7 +306,8 @@ def _run(config: PipelineConfig, args: argparse.Namespace, session: Any) -> _Run
                 interrupted = True
                 stop.set()
                 console.print(Text("Stopping at the end of the current batch…", style="yellow"))
-        worker.join()
+        with contextlib.suppress(KeyboardInterrupt):
+            worker.join()
 
     outcome = view.outcome
     if Stage.DATA in outcome.failed:
