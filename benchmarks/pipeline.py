@@ -48,16 +48,21 @@ class Measured:
 def _run(command: list[str], env: dict[str, str]) -> Measured:
     """Run a command to the end; its own peak RSS comes from wait4, so other children never mix in."""
     load = os.getloadavg()[0]
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    output = process.stdout.read() if process.stdout else ""
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise SystemExit(f"{' '.join(command)} exited with status {process.returncode}:\n{output[-2000:]}")
+    with tempfile.TemporaryFile("w+") as errors:
+        started = time.perf_counter()
+        process = subprocess.Popen(
+            command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=errors, text=True
+        )
+        output = process.stdout.read() if process.stdout else ""
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        if process.returncode != 0:
+            errors.seek(0)
+            raise SystemExit(
+                f"{' '.join(command)} exited with status {process.returncode}:\n"
+                f"{output[-2000:]}\n{errors.read()[-2000:]}"
+            )
     return Measured(wall, usage.ru_maxrss / 1024, load, output)
 
 
@@ -129,7 +134,7 @@ def compare_pipelines(python: str, reference: Path, data: Path, rounds: int) -> 
     print(f"engine runs with seed 0 gave identical numbers: {'yes' if identical else 'NO'} ({rounds} runs)")
 
 
-def compare_tflite_evaluation(data: Path, repeats: int = 5) -> None:
+def compare_tflite_evaluation(data: Path, repeats: int = 15) -> None:
     """One PQAT-shaped .tflite file, the same test images: per-image invokes against batched evaluation."""
     sys.path.insert(0, str(REPO))
     from engine.tf_runtime import load_tensorflow

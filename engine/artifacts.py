@@ -19,7 +19,7 @@ from typing import Any
 
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
-from tf_keras.src.saving import serialization_lib
+from tf_keras.src.saving import saving_lib, serialization_lib
 
 
 def model_bytes(model: keras.Model, suffix: str) -> bytes:
@@ -29,7 +29,9 @@ def model_bytes(model: keras.Model, suffix: str) -> bytes:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # "HDF5 is a legacy format": chosen on purpose, see above
             if suffix == ".keras":
-                model.save(path)
+                # Not model.save: it picks the format from a thread-local flag that tf_keras leaves False in
+                # a thread that saved once without having imported it, and then writes HDF5 into `.keras`.
+                saving_lib.save_model(model, str(path))
             else:
                 model.save(path, include_optimizer=False)
         return path.read_bytes()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
@@ -36,7 +36,8 @@ CONVERTED_MODELS = ("qat", "pqat")
 
 
 class _Stopped(Exception):
-    """Raised before TensorFlow is loaded, where engine.training's StageStopped is not importable yet."""
+    """A stop the session notices itself: before a stage starts (TensorFlow perhaps not loaded yet, so
+    engine.training's StageStopped is out of reach) or after the stage computed its output."""
 
 
 @dataclass
@@ -52,8 +53,22 @@ class _Outputs:
 class PipelineSession:
     """Implements engine.protocol.PipelineEngine with TensorFlow, tfmot and LiteRT."""
 
-    def __init__(self, config: PipelineConfig) -> None:
+    def __init__(
+        self,
+        config: PipelineConfig,
+        *,
+        baseline_model: Any = None,
+        train_baseline: bool = True,
+        refusals: Mapping[Stage, str] | None = None,
+    ) -> None:
+        """`baseline_model`: a user's Keras model the baseline stage fine-tunes (or, with `train_baseline`
+        false, only evaluates) instead of training the example's. `refusals`: stages known to be unable to
+        run (tfmot cannot wrap the user's model) and why; they fail at once with that message.
+        """
         self.config = config
+        self._baseline_model = baseline_model
+        self._train_baseline = train_baseline
+        self._refusals = dict(refusals or {})
         self._results = RunResults(config=config.to_dict(), versions=installed_versions())
         self._done: set[Stage] = set()
         self._dataset: Dataset | None = None
@@ -101,12 +116,19 @@ class PipelineSession:
                 emit,
             )
             return
+        if stage in self._refusals:
+            self._fail(stage, self._refusals[stage], seconds(), emit)
+            return
         try:
             if stop.is_set():
                 raise _Stopped
             if stage is not Stage.DATA:
                 self._ensure_tensorflow(stage, emit)
             outputs = self._compute(stage, emit, stop)
+            if stop.is_set():
+                # Stopped after the last batch (during evaluation, say): the output is dropped all the same,
+                # so that a set stop event always ends in StageCancelled.
+                raise _Stopped
         except DataError as error:
             self._fail(stage, str(error), seconds(), emit)
             return
@@ -140,6 +162,8 @@ class PipelineSession:
             Stage.QAT: self.config.qat,
             Stage.PQAT: self.config.pqat,
         }
+        if stage is Stage.BASELINE and not self._train_baseline:
+            return 0
         return trained[stage].epochs if stage in trained else 0
 
     def _compute(self, stage: Stage, emit: Emit, stop: threading.Event) -> _Outputs:
@@ -158,7 +182,15 @@ class PipelineSession:
         if stage in (Stage.BASELINE, Stage.PRUNE, Stage.QAT, Stage.PQAT):
             training.seed_everything(self.config.seed)
             if stage is Stage.BASELINE:
-                trained = training.baseline_stage(data, self.config.baseline, emit, stop)
+                given = self._baseline_model
+                trained = training.baseline_stage(
+                    data,
+                    self.config.baseline,
+                    emit,
+                    stop,
+                    model=None if given is None else training.copy_model(given),
+                    train=self._train_baseline,
+                )
             elif stage is Stage.PRUNE:
                 trained = training.prune_stage(
                     self._keras[Stage.BASELINE], data, self.config.prune, emit, stop

@@ -39,6 +39,7 @@ from engine.run_store import (
     RUNNING,
     Manifest,
     RunFolder,
+    RunStoreError,
     StageRecord,
     data_digest,
     iter_done,
@@ -48,6 +49,7 @@ from engine.run_store import (
     utc_now,
 )
 from engine.stages import MODEL_OF_STAGE, STAGE_INPUTS, Stage, downstream_of
+from engine.user_model import UserModel
 
 STALE = "stale"
 
@@ -60,16 +62,27 @@ class StoredSession:
         config: PipelineConfig,
         folder: RunFolder,
         *,
-        extra_inputs: Mapping[Stage, Mapping[str, Any]] | None = None,
+        user_model: UserModel | None = None,
+        train_baseline: bool = True,
         session: PipelineSession | None = None,
     ) -> None:
+        """`user_model` replaces the example's model as the baseline (fine-tuned, or only evaluated when
+        `train_baseline` is false); the stages tfmot refuses for it fail at once, naming the layers."""
         self.config = config
         self.folder = folder
-        self.session = session or PipelineSession(config)
-        data_content = data_digest(config.data)
-        self.fingerprints = stage_fingerprints(config, data_content, extra_inputs)
+        self.session = session or PipelineSession(
+            config,
+            baseline_model=user_model.model if user_model else None,
+            train_baseline=train_baseline,
+            refusals=user_model.unsupported if user_model else None,
+        )
+        self._extra: dict[Stage, Mapping[str, Any]] = {}
+        self._model_inputs: dict[str, Any] = {}
+        if user_model is not None:
+            self._extra[Stage.BASELINE] = user_model.fingerprint_inputs(train_baseline)
+            self._model_inputs = {"path": str(user_model.path), **self._extra[Stage.BASELINE]}
+        self.fingerprints, inputs = self._fingerprints(config)
         manifest = folder.read_manifest() or Manifest(created=utc_now())
-        inputs = {"data": data_content, **{s.value: dict(v) for s, v in (extra_inputs or {}).items()}}
         manifest = dataclasses.replace(manifest, inputs=inputs)
         saved = folder.read_results()
         kept: set[Stage] = set()
@@ -92,6 +105,39 @@ class StoredSession:
         folder.write_config(config_to_toml(config, header="The effective config of this run."))
         folder.write_manifest(manifest)
         folder.write_results(self.session.results)
+
+    def _fingerprints(self, config: PipelineConfig) -> tuple[dict[Stage, str], dict[str, Any]]:
+        """Each stage's fingerprint under `config`, and what they were computed from (for the manifest)."""
+        data_content = data_digest(config.data)
+        inputs: dict[str, Any] = {"data": data_content}
+        if self._model_inputs:
+            inputs["model"] = self._model_inputs
+        return stage_fingerprints(config, data_content, self._extra), inputs
+
+    def reconfigure(self, config: PipelineConfig) -> set[Stage]:
+        """Use `config` from now on (the app's settings screen); call it between stages, never during one.
+
+        Done stages whose inputs the change touches (that stage and everything downstream) become stale:
+        their outputs are dropped and they run again when asked. Returns them.
+        """
+        fingerprints, inputs = self._fingerprints(config)
+        done = self.session.done_stages()
+        changed = {stage for stage in done if fingerprints[stage] != self.fingerprints[stage]}
+        self.config = config
+        self.fingerprints = fingerprints
+        self.session.config = config
+        self.session.restore(self.session.results, done - changed)
+        manifest = dataclasses.replace(self._manifest, inputs=inputs)
+        for stage in changed:
+            record = manifest.record(stage)
+            if record is not None:
+                manifest = manifest.with_record(stage, dataclasses.replace(record, status=STALE))
+        self._manifest = manifest
+        self._stale |= changed
+        self.folder.write_config(config_to_toml(config, header="The effective config of this run."))
+        self.folder.write_manifest(manifest)
+        self.folder.write_results(self.session.results)
+        return changed
 
     def summary(self) -> str:
         """One line on what the run folder gave back: kept stages, and the stale ones that run again."""
@@ -175,6 +221,10 @@ class StoredSession:
 
                 self.session.adopt_outputs(source, dataset=load_dataset(self.config.data))
                 continue
+            record = self._manifest.record(source)
+            if record is None or not self.folder.artifacts_intact(record):
+                files = ", ".join(record.artifacts) if record else f"{source.title}'s files"
+                raise RunStoreError(f"{files}: missing, or changed since {source.title} wrote them")
             from engine.tf_runtime import load_tensorflow
 
             load_tensorflow()

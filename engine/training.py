@@ -174,10 +174,18 @@ def _trained(
     )
 
 
-def baseline_stage(data: Dataset, config: TrainConfig, emit: Emit, stop: threading.Event) -> TrainedModel:
-    model = build_model()
+def baseline_stage(
+    data: Dataset,
+    config: TrainConfig,
+    emit: Emit,
+    stop: threading.Event,
+    model: keras.Model | None = None,
+    train: bool = True,
+) -> TrainedModel:
+    """The example's model trained from scratch, or a user's `model` fine-tuned (or only evaluated)."""
+    model = build_model() if model is None else model
     compile_model(model, config.learning_rate)
-    history = _fit(model, data, config, Stage.BASELINE, emit, stop)
+    history = _fit(model, data, config, Stage.BASELINE, emit, stop) if train else ()
     return _trained(model, data, history)
 
 
@@ -220,6 +228,11 @@ def pqat_stage(
 
 
 def seed_everything(seed: int) -> None:
-    """Python, numpy and TensorFlow seeds, so a stage run twice with one seed gives the same numbers."""
+    """Python, numpy and TensorFlow seeds, so a stage run twice with one seed gives the same numbers.
+
+    On CPU this is enough: runs in separate processes give bit-identical weights without
+    `tf.config.experimental.enable_op_determinism()`, which would only swap in other kernels (different,
+    equally repeatable numbers) and, being process-wide, cannot be undone for a user's other work.
+    """
     keras.utils.set_random_seed(seed)
     np.random.seed(seed)

@@ -156,9 +156,9 @@ def _refusal(stage: Stage, model: Any, error: BaseException) -> str:
         return f"tfmot cannot {verb} this model: {_reason(error)}"
     named = ", ".join(f"'{name}' ({kind})" for name, kind in layers)
     if stage is Stage.PRUNE:
-        why = "tfmot's pruning registry does not know the layer type and it has no get_prunable_weights"
+        why = "its pruning registry does not know that layer type, and the layer has no get_prunable_weights"
     else:
-        why = "tfmot's default 8-bit quantization scheme has no QuantizeConfig for the layer type"
+        why = "its default 8-bit quantization scheme has no QuantizeConfig for that layer type"
     plural = "layers" if len(layers) > 1 else "layer"
     return f"tfmot cannot {verb} {plural} {named}: {why}"
 
@@ -212,3 +212,42 @@ def _shape(shape: Any) -> str:
 def _reason(error: BaseException) -> str:
     text = " ".join(str(error).split()) or type(error).__name__
     return text if len(text) <= 200 else text[:199] + "…"
+
+
+def load_model_choice(
+    model_path: str | None, no_train: bool, run_dir: Path | None = None
+) -> tuple[UserModel | None, bool]:
+    """The user's model (loaded and checked) and whether the baseline trains it, from `--model` and
+    `--no-train`, or, when resuming a run that had one, from the run's manifest.
+
+    Loads TensorFlow when there is a model. UserModelError for a model that cannot be used, and for
+    `--no-train` without a model (the example's model must be trained).
+    """
+    train = not no_train
+    if model_path is None and run_dir is not None:
+        saved = _saved_model_choice(run_dir)
+        if saved is not None:
+            model_path = saved["path"]
+            train = train and bool(saved.get("train", True))
+    if model_path is None:
+        if no_train:
+            raise UserModelError("--no-train needs --model: the example's model has to be trained")
+        return None, True
+    from engine.data import IMAGE_SIDE, NUM_CLASSES
+    from engine.tf_runtime import load_tensorflow
+
+    load_tensorflow()
+    return load_user_model(model_path, (IMAGE_SIDE, IMAGE_SIDE), NUM_CLASSES), train
+
+
+def _saved_model_choice(run_dir: Path) -> dict[str, Any] | None:
+    import json
+
+    from engine.run_store import MANIFEST_FILE
+
+    try:
+        inputs = json.loads((Path(run_dir) / MANIFEST_FILE).read_text(encoding="utf-8")).get("inputs") or {}
+    except (OSError, ValueError):
+        return None
+    saved = inputs.get("model")
+    return saved if isinstance(saved, dict) and saved.get("path") else None

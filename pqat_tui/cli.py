@@ -27,6 +27,7 @@ from engine.config_file import (
     with_setting,
 )
 from engine.run_store import CONFIG_FILE, DEFAULT_RUNS_ROOT, RunStoreError, new_run_dir, resolve_resume_dir
+from engine.user_model import UserModelError, check_model_file
 
 EXIT_USAGE = 2
 RESUME_LATEST = ""  # `--resume` given without a folder
@@ -70,6 +71,19 @@ def _pipeline_options(*, for_subcommand: bool = False) -> argparse.ArgumentParse
         action="append",
         dest="settings",
         help="override any config key, e.g. --set prune.frequency=50 (repeatable; see `pqat-tui config`)",
+    )
+    model = parser.add_argument_group("your own model")
+    model.add_argument(
+        "--model",
+        metavar="PATH",
+        help="a .keras or .h5 Keras model to use instead of the example's (loaded in safe mode); its input "
+        "must match the data's images and it needs one output logit per class",
+    )
+    model.add_argument(
+        "--no-train",
+        action="store_true",
+        default=argparse.SUPPRESS if for_subcommand else False,
+        help="with --model: evaluate the model as it is instead of fine-tuning it in the baseline stage",
     )
     runs = parser.add_argument_group("run folder")
     runs.add_argument(
@@ -186,7 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     try:
         args.run_dir = str(run_dir_from_args(args) or new_run_dir(DEFAULT_RUNS_ROOT))
-    except RunStoreError as error:
+        if getattr(args, "model", None):
+            args.model = str(check_model_file(args.model))  # a non-model file stops here, before any work
+    except (RunStoreError, UserModelError) as error:
         _usage_error(str(error))
     if args.command == "run":
         from pqat_tui.headless import run_command

@@ -8,11 +8,13 @@ goes to a log file, never onto the terminal; its path is printed when something 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import queue
 import shutil
 import sys
 import tempfile
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -212,21 +214,44 @@ def run_command(config: PipelineConfig, args: argparse.Namespace) -> int:
             return EXIT_USAGE
     from engine.run_store import RunStoreError
     from engine.stored_session import open_run
+    from engine.user_model import UserModelError, load_model_choice
 
+    console = Console(highlight=False)
     try:
-        # Locks the run folder; another process on the same run is refused here, before any work.
-        session = open_run(config, Path(args.run_dir))
-    except RunStoreError as error:
+        # The user's model is loaded and checked against the data first (TensorFlow's log to a file),
+        # then the run folder is locked: another process on the same run is refused, before any work.
+        with _native_log() as log_file:
+            user_model, train = load_model_choice(
+                getattr(args, "model", None), getattr(args, "no_train", False), Path(args.run_dir)
+            )
+        session = open_run(config, Path(args.run_dir), user_model=user_model, train_baseline=train)
+    except (RunStoreError, UserModelError) as error:
         print(f"pqat-tui: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    shutil.rmtree(log_file.parent, ignore_errors=True)
+    if user_model is not None:
+        how = "fine-tuned" if train else "evaluated as it is"
+        console.print(Text(f"Baseline: your model {user_model.path} ({how})", style="dim"))
+        for stage, reason in user_model.unsupported.items():
+            console.print(Text(f"! {stage.title} cannot run: {reason}", style="yellow"))
     try:
-        Console(highlight=False).print(Text(session.summary(), style="dim"))
+        console.print(Text(session.summary(), style="dim"))
         status = _run(config, args, session)
     finally:
         session.close()
     if report_dir is not None and not _export(status.results, report_dir):
         return EXIT_USAGE
     return status.code
+
+
+@contextlib.contextmanager
+def _native_log() -> Iterator[Path]:
+    """TensorFlow's native logging (its import, loading a model) into a file, not onto the terminal."""
+    from engine.tf_runtime import redirect_native_stderr
+
+    log_file = Path(tempfile.mkdtemp(prefix="pqat-tui-model-")) / "tensorflow.log"
+    with redirect_native_stderr(log_file):
+        yield log_file
 
 
 @dataclass(frozen=True)
@@ -264,9 +289,13 @@ def _run(config: PipelineConfig, args: argparse.Namespace, session: Any) -> _Run
         worker = threading.Thread(
             target=_run_pipeline, args=(session, events, stop), name="pqat-engine", daemon=True
         )
-        worker.start()
+        started = False
         while True:
+            # Ctrl-C may land anywhere in this loop, even in Thread.start: every place sets the stop event.
             try:
+                if not started:
+                    started = True
+                    worker.start()
                 event = events.get(timeout=0.2)
                 if isinstance(event, _WorkerDone):
                     break
@@ -277,7 +306,8 @@ def _run(config: PipelineConfig, args: argparse.Namespace, session: Any) -> _Run
                 interrupted = True
                 stop.set()
                 console.print(Text("Stopping at the end of the current batch…", style="yellow"))
-        worker.join()
+        with contextlib.suppress(KeyboardInterrupt):
+            worker.join()
 
     outcome = view.outcome
     if Stage.DATA in outcome.failed:

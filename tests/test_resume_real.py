@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -87,6 +88,8 @@ def test_a_run_folder_holds_config_manifest_models_results_and_events(cold) -> N
     assert manifest.record(Stage.PRUNE).metrics["kernel_sparsity"] == pytest.approx(0.5, abs=0.01)
     assert set(manifest.record(Stage.CONVERT).artifacts) == {"models/qat.tflite", "models/pqat.tflite"}
     assert set(manifest.record(Stage.QAT).artifacts) == {"models/qat.h5"}
+    for keras_file in ("baseline.keras", "pruned.keras"):
+        assert zipfile.is_zipfile(folder / "models" / keras_file)  # the .keras format, not HDF5 misnamed
     assert _started(folder) == [s.value for s in Stage]
     assert set(results.models) == {"baseline", "pruned", "qat", "pqat", "ptq"}
 

@@ -1,0 +1,143 @@
+"""`--model PATH` with TensorFlow: checks against the data, tfmot's refusals, and a run around them."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine.config import PipelineConfig, TrainConfig
+from engine.events import EngineEvent, StageFinished
+from engine.pipeline import PipelineSession
+from engine.run_store import EventLog
+from engine.stages import Stage
+from engine.user_model import UserModelError, load_user_model
+from pqat_tui.cli import main
+
+pytestmark = pytest.mark.real_engine
+
+TINY = ["--data", "sample", "--epochs", "1", "--prune-epochs", "1", "--set", "ptq.representative_images=100"]
+
+
+def _model(*middle: object, input_shape: tuple[int, ...] = (28, 28), classes: int = 10) -> object:
+    from engine.tf_runtime import load_tensorflow
+
+    load_tensorflow()
+    import tf_keras as keras
+
+    return keras.Sequential(
+        [
+            keras.layers.InputLayer(input_shape=input_shape),
+            *([keras.layers.Reshape((28, 28, 1))] if input_shape == (28, 28) else []),
+            keras.layers.Conv2D(4, 3, activation="relu", name="conv2d"),
+            *middle,
+            keras.layers.Flatten(),
+            keras.layers.Dense(classes, name="dense"),
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    from engine.tf_runtime import load_tensorflow
+
+    load_tensorflow()
+    import tf_keras as keras
+
+    folder = tmp_path_factory.mktemp("models")
+    built = {
+        "plain.h5": _model(),
+        "layer_norm.keras": _model(keras.layers.LayerNormalization(name="ln")),
+        "rescaling.keras": _model(keras.layers.Rescaling(0.5, name="scale")),
+        "lambda.keras": _model(keras.layers.Lambda(lambda x: x * 2, name="doubling")),
+        "channels.keras": _model(input_shape=(28, 28, 1)),
+        "five.keras": _model(classes=5),
+    }
+    from engine.artifacts import model_bytes
+
+    paths = {}
+    for name, model in built.items():
+        paths[name] = folder / name
+        paths[name].write_bytes(model_bytes(model, paths[name].suffix))
+    return paths
+
+
+def test_a_model_is_checked_against_the_data(models: dict[str, Path]) -> None:
+    wrong_input = r"input is \(None, 28, 28, 1\) but the data's images are \(28, 28\); take a"
+    with pytest.raises(UserModelError, match=wrong_input):
+        load_user_model(models["channels.keras"], (28, 28), 10)
+    with pytest.raises(UserModelError, match=r"output is \(None, 5\) but the data has 10 classes"):
+        load_user_model(models["five.keras"], (28, 28), 10)
+    with pytest.raises(UserModelError, match="safe mode: it holds a Lambda layer with Python code"):
+        load_user_model(models["lambda.keras"], (28, 28), 10)
+    accepted = load_user_model(models["plain.h5"], (28, 28), 10)
+    assert accepted.unsupported == {} and len(accepted.sha256) == 64
+
+
+def test_layers_tfmot_cannot_handle_are_named_with_the_reason(models: dict[str, Path]) -> None:
+    rescaling = load_user_model(models["rescaling.keras"], (28, 28), 10).unsupported
+    assert set(rescaling) == {Stage.PRUNE, Stage.QAT, Stage.PQAT}
+    assert rescaling[Stage.PRUNE].startswith("tfmot cannot prune layer 'scale' (Rescaling): ")
+    assert "get_prunable_weights" in rescaling[Stage.PRUNE]
+    norm = load_user_model(models["layer_norm.keras"], (28, 28), 10).unsupported
+    assert set(norm) == {Stage.QAT, Stage.PQAT}
+    assert norm[Stage.QAT] == (
+        "tfmot cannot quantize layer 'ln' (LayerNormalization): its default 8-bit quantization scheme has no "
+        "QuantizeConfig for that layer type"
+    )
+
+
+def test_an_unsupported_layer_fails_only_the_stages_that_need_it(
+    models: dict[str, Path], tmp_path: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        status = main(["run", *TINY, "--model", str(models["layer_norm.keras"]), "--run-dir", str(run_dir)])
+    assert status == 1, out.getvalue()  # some stages failed
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    statuses = {name: record["status"] for name, record in manifest["stages"].items()}
+    assert statuses == {
+        "data": "done",
+        "baseline": "done",
+        "prune": "done",
+        "qat": "failed",
+        "pqat": "failed",
+        "ptq": "done",
+    }  # Convert and Evaluate, which need QAT and PQAT, were skipped
+    assert "'ln' (LayerNormalization)" in manifest["stages"]["qat"]["error"]
+    assert manifest["inputs"]["model"]["path"] == str(models["layer_norm.keras"])
+    results = json.loads((run_dir / "results.json").read_text())
+    assert set(results["failures"]) == {"qat", "pqat"}
+    assert results["models"]["ptq"]["tflite"]["accuracy"] > 0.5
+    assert results["models"]["baseline"]["history"]  # fine-tuned: one epoch
+
+    # Resuming without --model reuses the run's model: what finished is kept.
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["run", "--resume", str(run_dir)]) == 1
+    started = [e["stage"] for e in EventLog(run_dir / "events.jsonl").read() if e["event"] == "StageStarted"]
+    assert started.count("baseline") == 1 and started.count("prune") == 1 and started.count("ptq") == 1
+
+
+def test_no_train_evaluates_the_model_as_given(models: dict[str, Path]) -> None:
+    user = load_user_model(models["plain.h5"], (28, 28), 10)
+    before = [w.copy() for w in user.model.get_weights()]
+    session = PipelineSession(
+        PipelineConfig(data="sample", baseline=TrainConfig(epochs=1)),
+        baseline_model=user.model,
+        train_baseline=False,
+    )
+    events: list[EngineEvent] = []
+    for stage in (Stage.DATA, Stage.BASELINE):
+        session.run_stage(stage, events.append, threading.Event())
+    assert isinstance(events[-1], StageFinished)
+    baseline = session.results.models["baseline"]
+    assert baseline.history == ()
+    assert 0.0 <= baseline.keras_accuracy <= 0.3  # an untrained model guesses
+    for a, b in zip(before, user.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)  # the user's model itself is never changed
