@@ -103,7 +103,7 @@ def training_charts(
     total_epochs: int,
     height: int = 5,
 ) -> tuple[LineChart, LineChart]:
-    """Loss and accuracy charts: train from batch progress and epoch ends, validation per epoch.
+    """Loss and accuracy charts: train at each epoch end and where the running epoch is, validation per epoch.
 
     `batches` holds (fractional epoch, metrics) samples from training; `epochs` holds (epoch, metrics).
     """

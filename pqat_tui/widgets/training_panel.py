@@ -24,7 +24,9 @@ class TrainingPanel(StagePanel):
 
     def __init__(self, step: Step) -> None:
         super().__init__(step)
-        self._batches: list[tuple[float, dict[str, float]]] = []
+        # Where the running epoch has got to: the curves are the finished epochs plus this one point, so
+        # they do not depend on which progress messages a busy screen dropped.
+        self._current: tuple[float, dict[str, float]] | None = None
         self._epochs: list[tuple[int, dict[str, float]]] = []
         self._total_epochs = 0
         self._latest: dict[str, float] = {}
@@ -47,7 +49,7 @@ class TrainingPanel(StagePanel):
     # Live updates, in the order the engine sends them.
 
     def training_started(self, event: StageStarted) -> None:
-        self._batches.clear()
+        self._current = None
         self._epochs.clear()
         self._latest = {}
         self._total_epochs = event.epochs
@@ -57,7 +59,7 @@ class TrainingPanel(StagePanel):
 
     def batch_progress(self, event: BatchProgress) -> None:
         self._total_epochs = event.epochs
-        self._batches.append((event.epoch - 1 + event.batch / max(event.batches, 1), dict(event.metrics)))
+        self._current = (event.epoch - 1 + event.batch / max(event.batches, 1), dict(event.metrics))
         self._latest = {**self._latest, **event.metrics}
         self._set_bar("epoch", event.epoch - 1, event.epochs, f"epoch {event.epoch}/{event.epochs}")
         self._set_bar("batch", event.batch, event.batches, f"batch {event.batch}/{event.batches}")
@@ -66,13 +68,14 @@ class TrainingPanel(StagePanel):
     def epoch_ended(self, event: EpochEnded) -> None:
         self._total_epochs = event.epochs
         self._epochs.append((event.epoch, dict(event.metrics)))
+        self._current = None
         self._latest = {**self._latest, **event.metrics}
         self._set_bar("epoch", event.epoch, event.epochs, f"epoch {event.epoch}/{event.epochs}")
         self._redraw_live()
 
     def forget_live(self) -> None:
         """The stage's output was dropped (a re-run upstream): draw from results again."""
-        self._batches.clear()
+        self._current = None
         self._epochs.clear()
         self._latest = {}
 
@@ -83,7 +86,8 @@ class TrainingPanel(StagePanel):
         self.query_one(f".{name}-label", Label).update(label)
 
     def _redraw_live(self) -> None:
-        self._draw_charts(self._batches, self._epochs, self._total_epochs)
+        current = [self._current] if self._current is not None else []
+        self._draw_charts(current, self._epochs, self._total_epochs)
         self.query_one(".metrics", Static).update(_metrics_line(self._latest))
 
     def _draw_charts(
