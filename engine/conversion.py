@@ -25,6 +25,7 @@ from engine.stages import Stage
 from engine.training import WEIGHT_LAYERS, StageStopped
 
 Emit = Callable[[EngineEvent], None]
+_TITLES = {"qat": "QAT", "pqat": "PQAT", "ptq": "PTQ"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -103,7 +104,8 @@ def convert_stage(
         info = converted[name].info
         emit(
             LogMessage(
-                f"{name}: {info.bytes / 1000:.1f} KB, {info.zipped_bytes / 1000:.1f} KB zipped",
+                f"{_TITLES.get(name, name)} .tflite: {info.bytes / 1000:.1f} KB, "
+                f"{info.zipped_bytes / 1000:.1f} KB zipped",
                 stage=Stage.CONVERT,
             )
         )
@@ -122,7 +124,7 @@ def evaluate_stage(
             raise StageStopped
         accuracy = tflite_accuracy(model.content, data.x_test, data.y_test)
         evaluated[name] = ConvertedModel(model.content, replace(model.info, accuracy=accuracy))
-        emit(LogMessage(f"{name} .tflite accuracy {accuracy:.4f}", stage=Stage.EVALUATE))
+        emit(LogMessage(f"{_TITLES.get(name, name)} .tflite: accuracy {accuracy:.4f}", stage=Stage.EVALUATE))
     return evaluated
 
 
@@ -143,5 +145,11 @@ def ptq_stage(
         raise StageStopped
     accuracy = tflite_accuracy(content, data.x_test, data.y_test)
     info = replace(describe(content, "ptq"), accuracy=accuracy)
-    emit(LogMessage(f"ptq .tflite accuracy {accuracy:.4f}", stage=Stage.PTQ))
+    emit(
+        LogMessage(
+            f"PTQ .tflite: {info.bytes / 1000:.1f} KB, {info.zipped_bytes / 1000:.1f} KB zipped, "
+            f"accuracy {accuracy:.4f}",
+            stage=Stage.PTQ,
+        )
+    )
     return ConvertedModel(content, info)
