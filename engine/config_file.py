@@ -281,6 +281,15 @@ def validate_config(config: PipelineConfig) -> PipelineConfig:
     return config
 
 
+def changed_settings(before: PipelineConfig, after: PipelineConfig) -> list[tuple[str, Any, Any]]:
+    """(key, old value, new value) for every setting that differs, in file order."""
+    return [
+        (key, get_setting(before, key), get_setting(after, key))
+        for key in setting_keys(before)
+        if get_setting(before, key) != get_setting(after, key)
+    ]
+
+
 def config_to_toml(config: PipelineConfig, *, header: str | None = None) -> str:
     """The whole config as a TOML file that `read_config_file` reads back to the same config."""
     lines: list[str] = []

@@ -45,6 +45,11 @@ RESULTS_FILE = "results.json"
 EVENTS_FILE = "events.jsonl"
 LOCK_FILE = "run.lock"
 MODELS_DIR = "models"
+NATIVE_LOG_FILE = "tensorflow.log"  # where the app sends TensorFlow's native logging
+# What a run folder may hold before its manifest is first written.
+RUN_FOLDER_NAMES = frozenset(
+    {CONFIG_FILE, MANIFEST_FILE, RESULTS_FILE, EVENTS_FILE, LOCK_FILE, MODELS_DIR, NATIVE_LOG_FILE}
+)
 
 
 class RunStoreError(Exception):
@@ -490,6 +495,13 @@ class RunFolder:
             raise RunStoreError(f"{path}: not a pqat-tui run folder (no {MANIFEST_FILE})")
         if path.exists() and not path.is_dir():
             raise RunStoreError(f"{path}: is a file, not a run folder")
+        if path.is_dir() and not (path / MANIFEST_FILE).exists():
+            foreign = sorted(p.name for p in path.iterdir() if p.name not in RUN_FOLDER_NAMES)
+            if foreign:
+                raise RunStoreError(
+                    f"{path}: not a pqat-tui run folder and not empty (holds {foreign[0]}): "
+                    "give a new or empty folder"
+                )
         try:
             (path / MODELS_DIR).mkdir(parents=True, exist_ok=True)
         except OSError as error:

@@ -260,6 +260,16 @@ def test_an_unreadable_manifest_is_a_one_line_error(tmp_path: Path) -> None:
             folder.read_manifest()
 
 
+def test_a_folder_holding_other_things_is_not_taken_for_a_run(tmp_path: Path) -> None:
+    (tmp_path / "thesis.tex").write_text("x")
+    with pytest.raises(RunStoreError, match=r"not a pqat-tui run folder and not empty \(holds thesis.tex\)"):
+        RunFolder.open(tmp_path)
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    (fresh / "tensorflow.log").write_text("")  # the app's native log, written before the run opens
+    RunFolder.open(fresh).close()
+
+
 def test_a_file_is_not_a_run_folder(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("x")
     with pytest.raises(RunStoreError, match="is a file"):
