@@ -92,34 +92,37 @@ def _numbers(results: dict) -> dict:
     return {key: value for key, value in results.items() if key not in ("stage_seconds",)}
 
 
-def compare_pipelines(python: str, reference: Path, data: Path, rounds: int) -> None:
+def compare_pipelines(python: str, reference: Path, data: Path, rounds: int, scratch: Path) -> Path:
+    """Both pipelines, alternating; returns the PQAT .tflite file the first engine run made."""
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
     env.pop("KERAS_HOME", None)
     references: list[Measured] = []
     engines: list[Measured] = []
     engine_results: list[dict] = []
-    with tempfile.TemporaryDirectory(prefix="pqat-bench-") as scratch:
-        for round_number in range(1, rounds + 1):
-            ref = _run([python, str(reference), str(data)], env)
-            references.append(ref)
-            print(
-                f"round {round_number} reference: {ref.wall_s:6.1f} s  {ref.peak_rss_mb:6.0f} MB  "
-                f"(load {ref.load:.2f})  {_reference_accuracies(ref.output)}",
-                flush=True,
-            )
-            json_path = Path(scratch) / f"engine-{round_number}.json"
-            eng = _run(
-                [python, "-m", "pqat_tui", "run", "--data", str(data), "--json", str(json_path)],
-                {**env, "COLUMNS": "120"},
-            )
-            engines.append(eng)
-            engine_results.append(json.loads(json_path.read_text()))
-            stages = {k: round(v, 1) for k, v in engine_results[-1]["stage_seconds"].items()}
-            print(
-                f"round {round_number} engine:    {eng.wall_s:6.1f} s  {eng.peak_rss_mb:6.0f} MB  "
-                f"(load {eng.load:.2f})  {_engine_accuracies(engine_results[-1])}  stages {stages}",
-                flush=True,
-            )
+    for round_number in range(1, rounds + 1):
+        ref = _run([python, str(reference), str(data)], env)
+        references.append(ref)
+        print(
+            f"round {round_number} reference: {ref.wall_s:6.1f} s  {ref.peak_rss_mb:6.0f} MB  "
+            f"(load {ref.load:.2f})  {_reference_accuracies(ref.output)}",
+            flush=True,
+        )
+        json_path = Path(scratch) / f"engine-{round_number}.json"
+        eng = _run(
+            [
+                *(python, "-m", "pqat_tui", "run", "--data", str(data)),
+                *("--json", str(json_path), "--run-dir", str(Path(scratch) / f"run-{round_number}")),
+            ],
+            {**env, "COLUMNS": "120"},
+        )
+        engines.append(eng)
+        engine_results.append(json.loads(json_path.read_text()))
+        stages = {k: round(v, 1) for k, v in engine_results[-1]["stage_seconds"].items()}
+        print(
+            f"round {round_number} engine:    {eng.wall_s:6.1f} s  {eng.peak_rss_mb:6.0f} MB  "
+            f"(load {eng.load:.2f})  {_engine_accuracies(engine_results[-1])}  stages {stages}",
+            flush=True,
+        )
     ref_wall = statistics.median(m.wall_s for m in references)
     eng_wall = statistics.median(m.wall_s for m in engines)
     ref_rss = max(m.peak_rss_mb for m in references)
@@ -132,10 +135,15 @@ def compare_pipelines(python: str, reference: Path, data: Path, rounds: int) -> 
     print(f"{ratios}   (engine / reference; target wall <= 1.0)")
     identical = all(_numbers(r) == _numbers(engine_results[0]) for r in engine_results[1:])
     print(f"engine runs with seed 0 gave identical numbers: {'yes' if identical else 'NO'} ({rounds} runs)")
+    return Path(scratch) / "run-1" / "models" / "pqat.tflite"
 
 
-def compare_tflite_evaluation(data: Path, repeats: int = 15) -> None:
-    """One PQAT-shaped .tflite file, the same test images: per-image invokes against batched evaluation."""
+def compare_tflite_evaluation(data: Path, trained: Path | None, repeats: int = 15) -> None:
+    """One PQAT .tflite file, the same test images: per-image invokes against batched evaluation.
+
+    The file is the first engine run's when there is one, else an untrained PQAT model converted here
+    (the speed does not depend on the weights; the accuracy then is chance).
+    """
     sys.path.insert(0, str(REPO))
     from engine.tf_runtime import load_tensorflow
 
@@ -146,16 +154,21 @@ def compare_tflite_evaluation(data: Path, repeats: int = 15) -> None:
 
     from engine.conversion import convert_keras
     from engine.data import load_dataset
-    from engine.measure import tflite_accuracy
+    from engine.measure import evaluation_threads, tflite_accuracy
     from engine.training import build_model
 
     dataset = load_dataset(str(data))
     images, labels = dataset.x_test, dataset.y_test
-    annotated = tfmot.quantization.keras.quantize_annotate_model(build_model())
-    model = tfmot.quantization.keras.quantize_apply(
-        annotated, tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()
-    )
-    content = convert_keras(model)
+    if trained is not None and trained.is_file():
+        content = trained.read_bytes()
+        source = f"trained, {trained}"
+    else:
+        annotated = tfmot.quantization.keras.quantize_annotate_model(build_model())
+        model = tfmot.quantization.keras.quantize_apply(
+            annotated, tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()
+        )
+        content = convert_keras(model)
+        source = "untrained"
 
     def reference_loop() -> float:
         # The reference's eval_model, verbatim but for reading the model from bytes.
@@ -182,6 +195,7 @@ def compare_tflite_evaluation(data: Path, repeats: int = 15) -> None:
     batched_s, batched_accuracy = timed(lambda: tflite_accuracy(content, images, labels))
     print()
     print(f"TFLite evaluation of {len(images):,} images (best of {repeats}, load {os.getloadavg()[0]:.2f}):")
+    print(f"  PQAT model: {source}; engine threads: {evaluation_threads()}")
     rows = (
         ("reference per-image loop (tf.lite.Interpreter)", loop_s, loop_accuracy),
         ("engine batched (LiteRT)", batched_s, batched_accuracy),
@@ -202,9 +216,13 @@ def main() -> None:
     if not args.reference.is_file():
         raise SystemExit(f"reference script not found: {args.reference} (use --reference PATH)")
     print(f"data {args.data}, {args.rounds} rounds, {os.cpu_count()} CPUs")
-    if not args.skip_pipelines:
-        compare_pipelines(args.python, args.reference, args.data.resolve(), args.rounds)
-    compare_tflite_evaluation(args.data.resolve())
+    with tempfile.TemporaryDirectory(prefix="pqat-bench-") as scratch:
+        trained = None
+        if not args.skip_pipelines:
+            trained = compare_pipelines(
+                args.python, args.reference, args.data.resolve(), args.rounds, Path(scratch)
+            )
+        compare_tflite_evaluation(args.data.resolve(), trained)
 
 
 if __name__ == "__main__":

@@ -19,12 +19,13 @@ from tensorflow.lite.tools import flatbuffer_utils
 from engine.config import PTQConfig
 from engine.data import Dataset
 from engine.events import EngineEvent, LogMessage
-from engine.measure import tflite_accuracy, tflite_weight_sparsity, zipped_size
+from engine.measure import layer_names, tflite_accuracy, tflite_weight_sparsity, zipped_size
 from engine.results import TFLiteInfo
 from engine.stages import Stage
-from engine.training import WEIGHT_LAYERS, StageStopped
+from engine.training import StageStopped
 
 Emit = Callable[[EngineEvent], None]
+_TITLES = {"qat": "QAT", "pqat": "PQAT", "ptq": "PTQ"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -83,11 +84,11 @@ def _tensor_map(name: str, index: int) -> schema.TensorMapT:
     return mapping
 
 
-def describe(content: bytes, name: str) -> TFLiteInfo:
+def describe(content: bytes, name: str, model: keras.Model) -> TFLiteInfo:
     return TFLiteInfo(
         bytes=len(content),
         zipped_bytes=zipped_size(content, f"{name}.tflite"),
-        weight_sparsity=tflite_weight_sparsity(content, WEIGHT_LAYERS),
+        weight_sparsity=tflite_weight_sparsity(content, layer_names(model)),
     )
 
 
@@ -99,11 +100,12 @@ def convert_stage(
         if stop.is_set():
             raise StageStopped
         content = convert_keras(model)
-        converted[name] = ConvertedModel(content, describe(content, name))
+        converted[name] = ConvertedModel(content, describe(content, name, model))
         info = converted[name].info
         emit(
             LogMessage(
-                f"{name}: {info.bytes / 1000:.1f} KB, {info.zipped_bytes / 1000:.1f} KB zipped",
+                f"{_TITLES.get(name, name)} .tflite: {info.bytes / 1000:.1f} KB, "
+                f"{info.zipped_bytes / 1000:.1f} KB zipped",
                 stage=Stage.CONVERT,
             )
         )
@@ -122,7 +124,7 @@ def evaluate_stage(
             raise StageStopped
         accuracy = tflite_accuracy(model.content, data.x_test, data.y_test)
         evaluated[name] = ConvertedModel(model.content, replace(model.info, accuracy=accuracy))
-        emit(LogMessage(f"{name} .tflite accuracy {accuracy:.4f}", stage=Stage.EVALUATE))
+        emit(LogMessage(f"{_TITLES.get(name, name)} .tflite: accuracy {accuracy:.4f}", stage=Stage.EVALUATE))
     return evaluated
 
 
@@ -142,6 +144,12 @@ def ptq_stage(
     if stop.is_set():
         raise StageStopped
     accuracy = tflite_accuracy(content, data.x_test, data.y_test)
-    info = replace(describe(content, "ptq"), accuracy=accuracy)
-    emit(LogMessage(f"ptq .tflite accuracy {accuracy:.4f}", stage=Stage.PTQ))
+    info = replace(describe(content, "ptq", pruned), accuracy=accuracy)
+    emit(
+        LogMessage(
+            f"PTQ .tflite: {info.bytes / 1000:.1f} KB, {info.zipped_bytes / 1000:.1f} KB zipped, "
+            f"accuracy {accuracy:.4f}",
+            stage=Stage.PTQ,
+        )
+    )
     return ConvertedModel(content, info)

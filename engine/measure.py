@@ -55,6 +55,13 @@ def keras_weight_sparsity(model: keras.Model) -> tuple[WeightSparsity, ...]:
     return tuple(found)
 
 
+def layer_names(model: keras.Model) -> tuple[str, ...]:
+    """The names of a model's layers, a wrapped layer by its own name (`conv2d`, not `quant_conv2d`)."""
+    return tuple(
+        layer.layer.name if isinstance(layer, keras.layers.Wrapper) else layer.name for layer in model.layers
+    )
+
+
 def zipped_size(content: bytes, arcname: str = "model.tflite") -> int:
     """Bytes of a ZIP_DEFLATED archive holding `content`: how the example measures compressibility."""
     buffer = io.BytesIO()

@@ -26,13 +26,10 @@ from engine.results import EpochMetrics, ModelResult
 from engine.stages import Stage
 
 Emit = Callable[[EngineEvent], None]
-# Progress events a second at most: a screen redraws no faster, and each costs a tensor-to-float sync.
+# Ten progress events a second at most: a screen redraws no faster, and each costs a tensor-to-float sync.
 PROGRESS_INTERVAL_S = 0.1
 # Evaluation batch: accuracy is a count of argmax hits, so the batch size only changes the speed.
 EVAL_BATCH = 256
-# The layers that hold weights are named explicitly, so their weights keep the same names
-# (`conv2d/kernel`, `dense/kernel`) however many models a session builds.
-WEIGHT_LAYERS = ("conv2d", "dense")
 
 
 class StageStopped(Exception):
@@ -46,7 +43,11 @@ class TrainedModel:
 
 
 def build_model() -> keras.Model:
-    """The example's model: one 3x3 convolution with 12 filters, max pooling, a dense layer of 10 logits."""
+    """The example's model: one 3x3 convolution with 12 filters, max pooling, a dense layer of 10 logits.
+
+    Layers are named explicitly so that their weights keep the same names (`conv2d/kernel`) however many
+    models a session builds (Keras would otherwise number them: `conv2d_1`, ...).
+    """
     return keras.Sequential(
         [
             keras.layers.InputLayer(input_shape=(28, 28)),

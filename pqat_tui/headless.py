@@ -174,8 +174,9 @@ class _ProgressView:
     def _stage_started(self, event: StageStarted) -> None:
         self.progress.update(self.stages, description=f"Pipeline: {event.stage.title}")
         trains = event.epochs > 0
-        self.progress.update(self.epochs, completed=0, total=max(event.epochs, 1), visible=trains)
-        self.progress.update(self.batches, completed=0, total=1, visible=trains, metrics="")
+        # reset, not update: the elapsed time of these bars is the stage's own.
+        self.progress.reset(self.epochs, total=max(event.epochs, 1), visible=trains)
+        self.progress.reset(self.batches, total=1, visible=trains, metrics="")
 
     def _stage_ended(self, line: Text) -> None:
         self.progress.advance(self.stages)
@@ -190,6 +191,8 @@ class _ProgressView:
                 log.write(event.text + "\n")
         elif event.level == "warning":
             self.console.print(Text(f"! {event.text}", style="yellow"))
+        else:
+            self.console.print(Text(f"  {event.text}", style="dim"))
 
 
 def _metrics(metrics: dict[str, float]) -> str:
