@@ -39,7 +39,7 @@ TOLERANCE = 0.015
 
 
 @pytest.fixture(scope="module")
-def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunResults, dict, str]:
+def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunResults, dict, str, Path]:
     folder = tmp_path_factory.mktemp("full-run")
     json_path = folder / "results.json"
     import contextlib
@@ -47,10 +47,10 @@ def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunResults, dict
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        status = main(["run", "--data", "sample", "--json", str(json_path)])
+        status = main(["run", "--data", "sample", "--json", str(json_path), "--run-dir", str(folder / "run")])
     assert status == 0, out.getvalue()
     raw = json.loads(json_path.read_text())
-    return RunResults.from_json(raw), raw, out.getvalue()
+    return RunResults.from_json(raw), raw, out.getvalue(), folder / "run"
 
 
 def _weights(model_sparsity) -> dict[str, float]:
@@ -58,7 +58,7 @@ def _weights(model_sparsity) -> dict[str, float]:
 
 
 def test_pruned_and_pqat_kernels_are_at_target_and_qat_is_not(full_run) -> None:
-    results, _, _ = full_run
+    results, *_ = full_run
     for name in ("pruned", "pqat"):
         kernels = {w.name: w.fraction for w in results.models[name].kernel_sparsity()}
         assert set(kernels) == {"conv2d/kernel", "dense/kernel"}
@@ -70,7 +70,7 @@ def test_pruned_and_pqat_kernels_are_at_target_and_qat_is_not(full_run) -> None:
 
 
 def test_pqat_tflite_keeps_its_zeros_and_is_smaller_zipped(full_run) -> None:
-    results, _, _ = full_run
+    results, *_ = full_run
     qat, pqat, ptq = (results.models[n].tflite for n in ("qat", "pqat", "ptq"))
     assert qat and pqat and ptq
     assert pqat.zipped_bytes < qat.zipped_bytes
@@ -83,7 +83,7 @@ def test_pqat_tflite_keeps_its_zeros_and_is_smaller_zipped(full_run) -> None:
 
 
 def test_accuracies_match_the_reference(full_run) -> None:
-    results, _, _ = full_run
+    results, *_ = full_run
     models = results.models
     measured = {
         "baseline": models["baseline"].keras_accuracy,
@@ -99,7 +99,7 @@ def test_accuracies_match_the_reference(full_run) -> None:
 
 
 def test_json_has_the_issue_shape(full_run) -> None:
-    results, raw, _ = full_run
+    results, raw, *_ = full_run
     assert raw["schema"] == 1
     assert raw["dataset"] == {**raw["dataset"], "source": "sample", "train": 4000, "test": 1000}
     assert set(raw["models"]) == {"baseline", "pruned", "qat", "pqat", "ptq"}
@@ -117,7 +117,7 @@ def test_json_has_the_issue_shape(full_run) -> None:
 
 
 def test_headless_prints_the_tables(full_run) -> None:
-    _, _, printed = full_run
+    _, _, printed, _ = full_run
     for heading in ("Accuracy on the test set", "Per-layer sparsity", "TFLite models", "PTQ"):
         assert heading in printed
     assert "Traceback" not in printed
@@ -262,3 +262,31 @@ def test_fast_conversion_matches_the_examples_converter() -> None:
         runner = interpreter.get_signature_runner()
         outputs.append(runner(**{model.inputs[0].name.split(":")[0]: images})["quant_dense"])
     np.testing.assert_array_equal(outputs[0], outputs[1])
+
+
+def test_batched_tflite_accuracy_equals_the_examples_per_image_loop(full_run) -> None:
+    """Uneven batches included: 1,000 images in batches of at most 96 are 11 batches of 91 and one of 90."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from engine.data import load_dataset
+    from engine.measure import tflite_accuracy
+
+    results, *_, run_dir = full_run
+    content = (run_dir / "models" / "pqat.tflite").read_bytes()
+    data = load_dataset("sample")
+    interpreter = Interpreter(model_content=content)
+    interpreter.allocate_tensors()
+    input_index = interpreter.get_input_details()[0]["index"]
+    output_index = interpreter.get_output_details()[0]["index"]
+    hits = 0
+    for image, label in zip(data.x_test, data.y_test, strict=True):
+        interpreter.set_tensor(input_index, image[np.newaxis])
+        interpreter.invoke()
+        hits += int(np.argmax(interpreter.get_tensor(output_index)[0]) == label)
+    per_image = hits / len(data.y_test)
+    assert tflite_accuracy(content, data.x_test, data.y_test, batch=96) == per_image
+    assert (
+        tflite_accuracy(content, data.x_test, data.y_test)
+        == per_image
+        == results.models["pqat"].tflite.accuracy
+    )
