@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.config import PipelineConfig, TrainConfig
+from engine.config import PipelineConfig, PruneConfig, TrainConfig
 from engine.events import (
     BatchProgress,
     EngineEvent,
@@ -198,7 +198,7 @@ def test_rerunning_a_stage_drops_its_downstream() -> None:
     config = PipelineConfig(
         data="sample",
         baseline=TrainConfig(epochs=1),
-        prune=PipelineConfig().prune.__class__(epochs=1, learning_rate=1e-5),
+        prune=PruneConfig(epochs=1, learning_rate=1e-5),
     )
     session = PipelineSession(config)
     for stage in (Stage.DATA, Stage.BASELINE, Stage.PRUNE, Stage.PTQ):
@@ -290,3 +290,27 @@ def test_batched_tflite_accuracy_equals_the_examples_per_image_loop(full_run) ->
         == per_image
         == results.models["pqat"].tflite.accuracy
     )
+
+
+def test_pruning_too_short_to_prune_says_so(tmp_path: Path) -> None:
+    """50 images, one epoch: 2 steps, and tfmot updates the masks every 100. The user is told, plainly."""
+    raw = np.load(Path(__file__).parent.parent / "assets" / "mnist-sample.npz")
+    tiny = tmp_path / "tiny.npz"
+    np.savez(
+        tiny,
+        x_train=raw["x_train"][:50],
+        y_train=raw["y_train"][:50],
+        x_test=raw["x_test"][:10],
+        y_test=raw["y_test"][:10],
+    )
+    config = PipelineConfig(data=str(tiny), baseline=TrainConfig(epochs=1), prune=PruneConfig(epochs=1))
+    session = PipelineSession(config)
+    for stage in (Stage.DATA, Stage.BASELINE):
+        _record(session, stage)
+    events = _record(session, Stage.PRUNE)
+    assert isinstance(events[-1], StageFinished)
+    warnings_sent = [e.text for e in events if isinstance(e, LogMessage) and e.level == "warning"]
+    assert warnings_sent == [
+        "Pruned kernels are 0.0% zeros, short of the 50% target: 2 training steps, masks updated every 100 "
+        "from step 0 (lower prune.frequency or add prune epochs)"
+    ]
