@@ -183,26 +183,31 @@ def compare_tflite_evaluation(data: Path, trained: Path | None, repeats: int = 1
             predictions.append(np.argmax(interpreter.tensor(o)()[0]))
         return float((np.array(predictions) == labels).mean())
 
-    def timed(function) -> tuple[float, float]:
-        times, value = [], 0.0
-        for _ in range(repeats):
+    # Interleaved, so that both see the same load on a shared machine.
+    methods = {
+        "reference per-image loop (tf.lite.Interpreter)": reference_loop,
+        "engine batched (LiteRT)": lambda: tflite_accuracy(content, images, labels),
+    }
+    times: dict[str, list[float]] = {label: [] for label in methods}
+    accuracies: dict[str, float] = {}
+    for _ in range(repeats):
+        for label, method in methods.items():
             started = time.perf_counter()
-            value = function()
-            times.append(time.perf_counter() - started)
-        return min(times), value
-
-    loop_s, loop_accuracy = timed(reference_loop)
-    batched_s, batched_accuracy = timed(lambda: tflite_accuracy(content, images, labels))
+            accuracies[label] = method()
+            times[label].append(time.perf_counter() - started)
     print()
-    print(f"TFLite evaluation of {len(images):,} images (best of {repeats}, load {os.getloadavg()[0]:.2f}):")
+    load = os.getloadavg()[0]
+    print(f"TFLite evaluation of {len(images):,} images ({repeats} interleaved repeats, load {load:.2f}):")
     print(f"  PQAT model: {source}; engine threads: {evaluation_threads()}")
-    rows = (
-        ("reference per-image loop (tf.lite.Interpreter)", loop_s, loop_accuracy),
-        ("engine batched (LiteRT)", batched_s, batched_accuracy),
+    print(f"  {'':48}{'best':>8}{'median':>11}")
+    for label in methods:
+        best, median = min(times[label]) * 1000, statistics.median(times[label]) * 1000
+        print(f"  {label:<48}{best:8.1f}{median:8.1f} ms  accuracy {accuracies[label]:.4f}")
+    loop, batched = (times[label] for label in methods)
+    print(
+        f"  speed-up: {min(loop) / min(batched):.1f}x best, "
+        f"{statistics.median(loop) / statistics.median(batched):.1f}x median (target >= 2x)"
     )
-    for label, seconds, accuracy in rows:
-        print(f"  {label:<48}{seconds * 1000:8.1f} ms  accuracy {accuracy:.4f}")
-    print(f"  speed-up: {loop_s / batched_s:.1f}x (target >= 2x)")
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import contextlib
 import gzip
 import io
 import os
+import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,15 +101,22 @@ def _load_keras(source: str) -> Dataset:
             (x_train, y_train), (x_test, y_test) = loader.load_data()
     except Exception as error:  # noqa: BLE001 - offline, blocked, or a corrupt cache: all mean "use the sample"
         path = sample_path()
-        reason = " ".join(str(error).split()) or type(error).__name__
         note = (
             f"{source} is not in the Keras cache ({keras_cache_dir()}) and could not be downloaded "
-            f"({_shorten(reason)}); using the bundled sample of real MNIST digits instead."
+            f"({_download_fault(error)}); using the bundled sample of real MNIST digits instead."
         )
         return _from_arrays(source, _read_npz(path), path, note=note)
     arrays = {"x_train": x_train, "y_train": y_train, "x_test": x_test, "y_test": y_test}
     cached = keras_cache_dir() / ("mnist.npz" if source == "mnist" else "fashion-mnist")
     return _from_arrays(source, arrays, cached)
+
+
+def _download_fault(error: Exception) -> str:
+    """The cause in a few words: Keras says "URL fetch failure on URL: None -- [Errno -2] Name or ..."."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    if " -- " in text:
+        text = text.rsplit(" -- ", 1)[1]
+    return _shorten(re.sub(r"^\[Errno [^\]]*\]\s*", "", text))
 
 
 def _shorten(text: str, limit: int = 160) -> str:

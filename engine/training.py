@@ -7,6 +7,7 @@ Imported only once TensorFlow is loaded (see engine.tf_runtime).
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -20,7 +21,7 @@ import tf_keras as keras
 
 from engine.config import PruneConfig, TrainConfig
 from engine.data import Dataset
-from engine.events import BatchProgress, EngineEvent, EpochEnded
+from engine.events import BatchProgress, EngineEvent, EpochEnded, LogMessage
 from engine.measure import keras_weight_sparsity
 from engine.results import EpochMetrics, ModelResult
 from engine.stages import Stage
@@ -202,7 +203,31 @@ def prune_stage(
     history = _fit(pruned, data, config, Stage.PRUNE, emit, stop, (tfmot.sparsity.keras.UpdatePruningStep(),))
     stripped = tfmot.sparsity.keras.strip_pruning(pruned)
     # The wrapped model computes with the same (masked) weights; only it is compiled, as in the example.
-    return _trained(stripped, data, history, compiled=pruned)
+    trained = _trained(stripped, data, history, compiled=pruned)
+    _warn_if_short_of_target(trained.result, data, config, emit)
+    return trained
+
+
+def _warn_if_short_of_target(result: ModelResult, data: Dataset, config: PruneConfig, emit: Emit) -> None:
+    """tfmot updates the masks only every `frequency` steps: a short fine-tune may never prune at all."""
+    kernels = result.kernel_sparsity()
+    total = sum(w.total for w in kernels)
+    reached = sum(w.zeros for w in kernels) / total if total else 0.0
+    if reached >= config.sparsity - 0.005:
+        return
+    steps_per_epoch = math.ceil(
+        math.floor(data.info.train * (1 - config.validation_split)) / config.batch_size
+    )
+    steps = config.epochs * steps_per_epoch
+    emit(
+        LogMessage(
+            f"Pruned kernels are {reached:.1%} zeros, short of the {config.sparsity:.0%} target: "
+            f"{steps} training steps, masks updated every {config.frequency} from step {config.begin_step} "
+            "(lower prune.frequency or add prune epochs)",
+            level="warning",
+            stage=Stage.PRUNE,
+        )
+    )
 
 
 def qat_stage(

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 import threading
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from engine.config import PipelineConfig, TrainConfig
+from engine.config import PipelineConfig, PruneConfig, TrainConfig
 from engine.events import (
     BatchProgress,
     EngineEvent,
@@ -38,7 +39,7 @@ TOLERANCE = 0.015
 
 
 @pytest.fixture(scope="module")
-def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunResults, dict, str]:
+def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunResults, dict, str, Path]:
     folder = tmp_path_factory.mktemp("full-run")
     json_path = folder / "results.json"
     import contextlib
@@ -46,10 +47,10 @@ def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[RunResults, dict
 
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
-        status = main(["run", "--data", "sample", "--json", str(json_path)])
+        status = main(["run", "--data", "sample", "--json", str(json_path), "--run-dir", str(folder / "run")])
     assert status == 0, out.getvalue()
     raw = json.loads(json_path.read_text())
-    return RunResults.from_json(raw), raw, out.getvalue()
+    return RunResults.from_json(raw), raw, out.getvalue(), folder / "run"
 
 
 def _weights(model_sparsity) -> dict[str, float]:
@@ -57,7 +58,7 @@ def _weights(model_sparsity) -> dict[str, float]:
 
 
 def test_pruned_and_pqat_kernels_are_at_target_and_qat_is_not(full_run) -> None:
-    results, _, _ = full_run
+    results, *_ = full_run
     for name in ("pruned", "pqat"):
         kernels = {w.name: w.fraction for w in results.models[name].kernel_sparsity()}
         assert set(kernels) == {"conv2d/kernel", "dense/kernel"}
@@ -69,7 +70,7 @@ def test_pruned_and_pqat_kernels_are_at_target_and_qat_is_not(full_run) -> None:
 
 
 def test_pqat_tflite_keeps_its_zeros_and_is_smaller_zipped(full_run) -> None:
-    results, _, _ = full_run
+    results, *_ = full_run
     qat, pqat, ptq = (results.models[n].tflite for n in ("qat", "pqat", "ptq"))
     assert qat and pqat and ptq
     assert pqat.zipped_bytes < qat.zipped_bytes
@@ -82,7 +83,7 @@ def test_pqat_tflite_keeps_its_zeros_and_is_smaller_zipped(full_run) -> None:
 
 
 def test_accuracies_match_the_reference(full_run) -> None:
-    results, _, _ = full_run
+    results, *_ = full_run
     models = results.models
     measured = {
         "baseline": models["baseline"].keras_accuracy,
@@ -98,7 +99,7 @@ def test_accuracies_match_the_reference(full_run) -> None:
 
 
 def test_json_has_the_issue_shape(full_run) -> None:
-    results, raw, _ = full_run
+    results, raw, *_ = full_run
     assert raw["schema"] == 1
     assert raw["dataset"] == {**raw["dataset"], "source": "sample", "train": 4000, "test": 1000}
     assert set(raw["models"]) == {"baseline", "pruned", "qat", "pqat", "ptq"}
@@ -116,7 +117,7 @@ def test_json_has_the_issue_shape(full_run) -> None:
 
 
 def test_headless_prints_the_tables(full_run) -> None:
-    _, _, printed = full_run
+    _, _, printed, _ = full_run
     for heading in ("Accuracy on the test set", "Per-layer sparsity", "TFLite models", "PTQ"):
         assert heading in printed
     assert "Traceback" not in printed
@@ -197,7 +198,7 @@ def test_rerunning_a_stage_drops_its_downstream() -> None:
     config = PipelineConfig(
         data="sample",
         baseline=TrainConfig(epochs=1),
-        prune=PipelineConfig().prune.__class__(epochs=1, learning_rate=1e-5),
+        prune=PruneConfig(epochs=1, learning_rate=1e-5),
     )
     session = PipelineSession(config)
     for stage in (Stage.DATA, Stage.BASELINE, Stage.PRUNE, Stage.PTQ):
@@ -243,7 +244,9 @@ def test_fast_conversion_matches_the_examples_converter() -> None:
     ours = convert_keras(model)
     converter = tf.lite.TFLiteConverter.from_keras_model(model)
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    examples = converter.convert()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "Statistics for quantized inputs were expected"
+        examples = converter.convert()
 
     assert abs(len(ours) - len(examples)) <= 0.01 * len(examples)
     assert tflite_weight_sparsity(ours, ("conv2d", "dense")) == tflite_weight_sparsity(
@@ -259,3 +262,55 @@ def test_fast_conversion_matches_the_examples_converter() -> None:
         runner = interpreter.get_signature_runner()
         outputs.append(runner(**{model.inputs[0].name.split(":")[0]: images})["quant_dense"])
     np.testing.assert_array_equal(outputs[0], outputs[1])
+
+
+def test_batched_tflite_accuracy_equals_the_examples_per_image_loop(full_run) -> None:
+    """Uneven batches included: 1,000 images in batches of at most 96 are 11 batches of 91 and one of 90."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from engine.data import load_dataset
+    from engine.measure import tflite_accuracy
+
+    results, *_, run_dir = full_run
+    content = (run_dir / "models" / "pqat.tflite").read_bytes()
+    data = load_dataset("sample")
+    interpreter = Interpreter(model_content=content)
+    interpreter.allocate_tensors()
+    input_index = interpreter.get_input_details()[0]["index"]
+    output_index = interpreter.get_output_details()[0]["index"]
+    hits = 0
+    for image, label in zip(data.x_test, data.y_test, strict=True):
+        interpreter.set_tensor(input_index, image[np.newaxis])
+        interpreter.invoke()
+        hits += int(np.argmax(interpreter.get_tensor(output_index)[0]) == label)
+    per_image = hits / len(data.y_test)
+    assert tflite_accuracy(content, data.x_test, data.y_test, batch=96) == per_image
+    assert (
+        tflite_accuracy(content, data.x_test, data.y_test)
+        == per_image
+        == results.models["pqat"].tflite.accuracy
+    )
+
+
+def test_pruning_too_short_to_prune_says_so(tmp_path: Path) -> None:
+    """50 images, one epoch: 2 steps, and tfmot updates the masks every 100. The user is told, plainly."""
+    raw = np.load(Path(__file__).parent.parent / "assets" / "mnist-sample.npz")
+    tiny = tmp_path / "tiny.npz"
+    np.savez(
+        tiny,
+        x_train=raw["x_train"][:50],
+        y_train=raw["y_train"][:50],
+        x_test=raw["x_test"][:10],
+        y_test=raw["y_test"][:10],
+    )
+    config = PipelineConfig(data=str(tiny), baseline=TrainConfig(epochs=1), prune=PruneConfig(epochs=1))
+    session = PipelineSession(config)
+    for stage in (Stage.DATA, Stage.BASELINE):
+        _record(session, stage)
+    events = _record(session, Stage.PRUNE)
+    assert isinstance(events[-1], StageFinished)
+    warnings_sent = [e.text for e in events if isinstance(e, LogMessage) and e.level == "warning"]
+    assert warnings_sent == [
+        "Pruned kernels are 0.0% zeros, short of the 50% target: 2 training steps, masks updated every 100 "
+        "from step 0 (lower prune.frequency or add prune epochs)"
+    ]
