@@ -210,7 +210,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_command(config, args)
     from pqat_tui.app_command import app_command
 
-    return app_command(config)
+    return app_command(config, Path(args.run_dir))
 
 
 def _config_path(args: argparse.Namespace) -> Path | None:

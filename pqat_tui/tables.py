@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from rich import box
 from rich.bar import Bar
 from rich.console import Group
 from rich.table import Table
@@ -79,6 +80,23 @@ def dataset_table(info: DatasetInfo) -> Table:
         table.add_row("per class", " ".join(f"{i}:{n}" for i, n in enumerate(info.class_counts)))
     if info.note:
         table.add_row("note", Text(info.note, style="yellow"))
+    return table
+
+
+def class_balance_table(info: DatasetInfo, width: int = 16) -> Table:
+    """Training images per class, with a bar each: an unbalanced set shows at a glance."""
+    table = Table(title="Class balance (train)", title_justify="left")
+    table.add_column("class", justify="right")
+    table.add_column("images", justify="right")
+    table.add_column("share", no_wrap=True)
+    largest = max(info.class_counts, default=0)
+    total = sum(info.class_counts)
+    for label, count in enumerate(info.class_counts):
+        table.add_row(str(label), f"{count:,}", _bar(count, largest, width))
+    if not info.class_counts:
+        table.add_row(MISSING, MISSING, MISSING)
+    elif total:
+        table.caption = f"smallest class {min(info.class_counts) / total:.1%}, largest {largest / total:.1%}"
     return table
 
 
@@ -173,7 +191,7 @@ def _bar(value: float | None, maximum: float, width: int = 12) -> Bar | Text:
     return Bar(size=maximum, begin=0, end=value, width=width)
 
 
-def comparison_table(results: RunResults) -> Table:
+def comparison_table(results: RunResults, bar_width: int = 12) -> Table:
     """Every model in one table, with bars for zipped size and accuracy."""
     table = Table(title="Comparison", title_justify="left")
     for header in ("model", "Keras acc", "TFLite acc", "sparsity", "raw KB", "zipped KB"):
@@ -197,9 +215,43 @@ def comparison_table(results: RunResults) -> Table:
             fmt_fraction(sparsity, target if name != "baseline" else None),
             fmt_kb(tflite.bytes if tflite else None),
             fmt_kb(tflite.zipped_bytes if tflite else None),
-            _bar(tflite.zipped_bytes if tflite else None, largest),
-            _bar(accuracy, 1.0),
+            _bar(tflite.zipped_bytes if tflite else None, largest, bar_width),
+            _bar(accuracy, 1.0, bar_width),
         )
+    return table
+
+
+def comparison_table_by_metric(results: RunResults, bar_width: int = 6) -> Table:
+    """The comparison turned on its side (a column a model) for narrow screens, e.g. 80 columns."""
+    table = Table(
+        title="Comparison", title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
+    )
+    table.add_column("", no_wrap=True)
+    for label in MODEL_LABELS.values():
+        table.add_column(label, justify="right", no_wrap=True)
+    zipped = [m.tflite.zipped_bytes for m in results.models.values() if m.tflite]
+    largest = max(zipped, default=0)
+    target = target_sparsity(results)
+    rows: dict[str, list[Text | Bar]] = {
+        "Keras": [],
+        "TFLite": [],
+        "sparsity": [],
+        "raw KB": [],
+        "zip KB": [],
+        "zipped": [],
+    }
+    for name in MODEL_LABELS:
+        model = results.models.get(name)
+        tflite = model.tflite if model else None
+        sparsity = kernel_sparsity(model) if name != "ptq" else tflite_weight_sparsity(model)
+        rows["Keras"].append(fmt_accuracy(model.keras_accuracy if model else None))
+        rows["TFLite"].append(fmt_accuracy(tflite.accuracy if tflite else None))
+        rows["sparsity"].append(fmt_fraction(sparsity, target if name != "baseline" else None))
+        rows["raw KB"].append(fmt_kb(tflite.bytes if tflite else None))
+        rows["zip KB"].append(fmt_kb(tflite.zipped_bytes if tflite else None))
+        rows["zipped"].append(_bar(tflite.zipped_bytes if tflite else None, largest, bar_width))
+    for header, cells in rows.items():
+        table.add_row(Text(header, style="bold"), *cells)
     return table
 
 

@@ -1,0 +1,59 @@
+"""`pqat-tui` with no command: the interactive app, in a terminal only."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+from engine.config import PipelineConfig
+
+EXIT_NOT_A_TERMINAL = 2
+NATIVE_LOG = "tensorflow.log"
+
+
+def app_command(config: PipelineConfig, run_dir: Path | None = None) -> int:
+    if not sys.stdout.isatty():
+        print(
+            "pqat-tui: the interactive app needs a terminal; use `pqat-tui run` for the headless pipeline.",
+            file=sys.stderr,
+        )
+        return EXIT_NOT_A_TERMINAL
+    from engine.run_store import DEFAULT_RUNS_ROOT, new_run_dir
+    from engine.tf_runtime import redirect_native_stderr
+    from pqat_tui.app import PqatApp
+    from pqat_tui.engine_loader import real_engine_factory
+
+    run_dir = run_dir or new_run_dir(DEFAULT_RUNS_ROOT)
+    native_log = run_dir / NATIVE_LOG
+    # TensorFlow's C++ logging writes to file descriptor 2, under Textual's screen. Textual draws on
+    # sys.__stderr__ too, so it gets its own copy of the terminal before fd 2 goes to the log file.
+    with _terminal_for_textual(), redirect_native_stderr(native_log):
+        app = PqatApp(config, real_engine_factory(run_dir), native_log=native_log)
+        try:
+            app.run()
+        finally:
+            close = getattr(app.engine, "close", None)
+            if close is not None:
+                close()  # releases the run folder's lock
+    if app.return_code:
+        print(f"pqat-tui: TensorFlow's log is in {native_log}", file=sys.stderr)
+    return app.return_code or 0
+
+
+@contextlib.contextmanager
+def _terminal_for_textual() -> Iterator[None]:
+    """Point sys.__stderr__ (where Textual's driver writes) at a duplicate of the terminal's fd 2."""
+    original = sys.__stderr__
+    assert original is not None
+    original.flush()
+    terminal = os.fdopen(os.dup(original.fileno()), "w", encoding="utf-8", errors="replace")
+    sys.__stderr__ = terminal
+    try:
+        yield
+    finally:
+        terminal.flush()
+        sys.__stderr__ = original
+        terminal.close()

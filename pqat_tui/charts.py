@@ -1,0 +1,128 @@
+"""Small braille line charts (training curves) as rich renderables that fit whatever width they get."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.text import Text
+
+# Braille cells are 2 dots wide and 4 tall; bit of the dot at (row, column) inside a cell.
+_DOT_BITS = ((0x01, 0x08), (0x02, 0x10), (0x04, 0x20), (0x40, 0x80))
+_BRAILLE_BLANK = 0x2800
+_AXIS_WIDTH = 7
+
+
+@dataclass(frozen=True)
+class Series:
+    label: str
+    points: tuple[tuple[float, float], ...]  # (x, y), x increasing
+    style: str
+    marker: str  # the legend's sample of the line, told apart without colour too
+
+
+class LineChart:
+    """Several series over a shared x range, drawn in braille, with a y axis and a legend."""
+
+    def __init__(
+        self,
+        title: str,
+        series: Sequence[Series],
+        x_max: float,
+        *,
+        height: int = 5,
+        value_format: str = "{:.3f}",
+    ) -> None:
+        self.title = title
+        self.series = tuple(series)
+        self.x_max = max(x_max, 1e-9)
+        self.height = height
+        self.value_format = value_format
+
+    def _y_range(self) -> tuple[float, float]:
+        values = [y for s in self.series for _, y in s.points]
+        if not values:
+            return 0.0, 1.0
+        low, high = min(values), max(values)
+        if high - low < 1e-6:
+            pad = abs(high) * 0.05 or 0.05
+            return low - pad, high + pad
+        return low, high
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        columns = max(4, options.max_width - _AXIS_WIDTH)
+        dots_wide, dots_high = columns * 2, self.height * 4
+        low, high = self._y_range()
+        cells: list[list[int]] = [[0] * columns for _ in range(self.height)]
+        styles: list[list[str]] = [[""] * columns for _ in range(self.height)]
+
+        def to_dot(x: float, y: float) -> tuple[int, int]:
+            dx = round(x / self.x_max * (dots_wide - 1))
+            dy = round((high - y) / (high - low) * (dots_high - 1))
+            return min(max(dx, 0), dots_wide - 1), min(max(dy, 0), dots_high - 1)
+
+        def plot(dx: int, dy: int, style: str) -> None:
+            row, col = dy // 4, dx // 2
+            cells[row][col] |= _DOT_BITS[dy % 4][dx % 2]
+            styles[row][col] = style
+
+        for series in self.series:
+            dots = [to_dot(x, y) for x, y in series.points]
+            for (x0, y0), (x1, y1) in itertools.pairwise(dots):
+                steps = max(abs(x1 - x0), abs(y1 - y0), 1)
+                for i in range(steps + 1):
+                    plot(x0 + (x1 - x0) * i // steps, y0 + (y1 - y0) * i // steps, series.style)
+            if len(dots) == 1:
+                plot(*dots[0], series.style)
+
+        yield Text(self.title, style="bold")
+        for row in range(self.height):
+            if row == 0:
+                axis = self.value_format.format(high)
+            elif row == self.height - 1:
+                axis = self.value_format.format(low)
+            else:
+                axis = ""
+            line = Text(f"{axis:>{_AXIS_WIDTH - 1}}┤", style="dim")
+            for col in range(columns):
+                line.append(chr(_BRAILLE_BLANK + cells[row][col]), style=styles[row][col] or None)
+            yield line
+        legend = Text()
+        for series in self.series:
+            latest = self.value_format.format(series.points[-1][1]) if series.points else "—"
+            legend.append(f"{series.marker} ", style=series.style)
+            legend.append(f"{series.label} {latest} ")
+        yield legend
+
+
+def training_charts(
+    batches: Sequence[tuple[float, dict[str, float]]],
+    epochs: Sequence[tuple[int, dict[str, float]]],
+    total_epochs: int,
+    height: int = 5,
+) -> tuple[LineChart, LineChart]:
+    """Loss and accuracy charts: train at each epoch end and where the running epoch is, validation per epoch.
+
+    `batches` holds (fractional epoch, metrics) samples from training; `epochs` holds (epoch, metrics).
+    """
+    charts = []
+    for metric, title in (("loss", "loss"), ("accuracy", "accuracy")):
+        train = sorted(
+            [(x, m[metric]) for x, m in batches if metric in m]
+            + [(float(e), m[metric]) for e, m in epochs if metric in m]
+        )
+        val = [(float(e), m[f"val_{metric}"]) for e, m in epochs if f"val_{metric}" in m]
+        charts.append(
+            LineChart(
+                f"{title} per epoch",
+                [
+                    Series("train", tuple(train), "cyan", "━"),
+                    Series("val", tuple(val), "magenta", "•"),
+                ],
+                x_max=max(total_epochs, 1),
+                height=height,
+            )
+        )
+    return charts[0], charts[1]

@@ -1,0 +1,34 @@
+"""Every key of the app, in one list: the Footer, the help screen and the command palette read it.
+
+Other features add their keys by appending Bindings here (each with an id, so users can remap them).
+"""
+
+from __future__ import annotations
+
+from textual.binding import Binding
+
+APP_BINDINGS: list[Binding] = [
+    Binding("n,space", "run_next", "Next", id="run_next", tooltip="Run the next pending stage"),
+    Binding("a", "run_all", "All", id="run_all", tooltip="Run every remaining stage, one after another"),
+    Binding(
+        "r",
+        "rerun",
+        "Re-run",
+        id="rerun",
+        tooltip="Run the selected stage again; its downstream turns pending",
+    ),
+    Binding("c,escape", "cancel", "Cancel", id="cancel", tooltip="Stop the running stage"),
+    Binding(
+        "j,down", "select_next", "Down", id="select_next", key_display="j/↓", tooltip="Select the stage below"
+    ),
+    Binding(
+        "k,up",
+        "select_previous",
+        "Up",
+        id="select_previous",
+        key_display="k/↑",
+        tooltip="Select the stage above",
+    ),
+    Binding("question_mark", "help", "Help", id="help", key_display="?", tooltip="Keys and stages explained"),
+    Binding("q", "request_quit", "Quit", id="quit", tooltip="Quit (asks first while a stage runs)"),
+]

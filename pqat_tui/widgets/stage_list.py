@@ -1,0 +1,91 @@
+"""The stage list down the left: each stage's state and, once done, its headline figure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import events
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from pqat_tui.steps import Step, StepState
+
+STATE_ICONS = {
+    StepState.PENDING: "·",
+    StepState.RUNNING: "▶",
+    StepState.DONE: "✓",
+    StepState.FAILED: "✗",
+    StepState.CANCELLED: "-",
+}
+STATE_STYLES = {
+    StepState.PENDING: "dim",
+    StepState.RUNNING: "bold",
+    StepState.DONE: "green",
+    StepState.FAILED: "bold red",
+    StepState.CANCELLED: "yellow",
+}
+
+
+@dataclass(frozen=True)
+class StageRow:
+    step: Step
+    state: StepState
+    figure: str  # the headline once done, the progress while running, "" otherwise
+
+    def label(self) -> str:
+        if self.state is StepState.DONE:
+            return self.figure or "done"
+        if self.state is StepState.RUNNING and self.figure:
+            return self.figure
+        return self.state.value
+
+
+class StageList(Widget):
+    """One row a stage; the selected row is highlighted. Keys live on the app, so no focus is needed."""
+
+    COMPONENT_CLASSES = {"stage-list--selected"}
+
+    selected: reactive[Step] = reactive(Step.DATA)
+
+    class Clicked(Message):
+        def __init__(self, step: Step) -> None:
+            super().__init__()
+            self.step = step
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._rows: tuple[StageRow, ...] = tuple(StageRow(step, StepState.PENDING, "") for step in Step)
+
+    def show(self, rows: Sequence[StageRow]) -> None:
+        rows = tuple(rows)
+        if rows != self._rows:
+            self._rows = rows
+            self.refresh()
+
+    def row(self, step: Step) -> StageRow:
+        return next(r for r in self._rows if r.step is step)
+
+    def render(self) -> Text:
+        width = max(self.content_size.width, 20)
+        selected_style = self.get_component_rich_style("stage-list--selected")
+        lines = []
+        for row in self._rows:
+            label = row.label()
+            name_width = width - len(label) - 3
+            line = Text.assemble(
+                (f"{STATE_ICONS[row.state]} ", STATE_STYLES[row.state]),
+                (f"{row.step.title:<{name_width}} ", "bold" if row.state is StepState.RUNNING else ""),
+                (label, STATE_STYLES[row.state] if row.state is not StepState.DONE else ""),
+            )
+            line.pad_right(width - line.cell_len)
+            if row.step is self.selected:
+                line.stylize(selected_style)
+            lines.append(line)
+        return Text("\n").join(lines)
+
+    def on_click(self, event: events.Click) -> None:
+        if 0 <= event.y < len(self._rows):
+            self.post_message(self.Clicked(self._rows[event.y].step))

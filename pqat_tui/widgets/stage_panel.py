@@ -1,0 +1,43 @@
+"""The base of every stage's panel: a title line, the stage's error when it failed, then its own body."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from engine.results import RunResults
+from pqat_tui.steps import STEP_PURPOSE, Step, StepState
+
+
+class StagePanel(VerticalScroll, can_focus=False):
+    """Subclasses compose their body and redraw it from RunResults in `update_body`."""
+
+    def __init__(self, step: Step) -> None:
+        super().__init__(id=f"panel-{step.value}", classes="stage-panel")
+        self.step = step
+
+    def compose(self) -> ComposeResult:
+        yield Static(classes="panel-title")
+        yield Static(classes="panel-error")
+        yield from self.compose_body()
+
+    def compose_body(self) -> ComposeResult:
+        yield from ()
+
+    def show_results(self, results: RunResults, state: StepState, error: str | None) -> None:
+        title = Text.assemble((self.step.title, "bold"), f" · {STEP_PURPOSE[self.step]}")
+        seconds = results.stage_seconds.get(self.step.value)
+        if state is StepState.DONE and seconds is not None:
+            title.append(f" · done in {seconds:.1f} s", style="dim")
+        elif state is not StepState.DONE:
+            title.append(f" · {state.value}", style="dim")
+        self.query_one(".panel-title", Static).update(title)
+        error_line = self.query_one(".panel-error", Static)
+        error_line.display = state is StepState.FAILED and bool(error)
+        error_line.update(Text(f"✗ {self.step.title} failed: {error}", style="bold red") if error else "")
+        self.update_body(results, state)
+
+    def update_body(self, results: RunResults, state: StepState) -> None:
+        """Redraw from the results; called whenever they change."""

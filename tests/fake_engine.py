@@ -1,0 +1,249 @@
+"""A scripted engine for the app's tests: it replays the events of a real run, with no TensorFlow.
+
+The figures are those of the reference pipeline on the bundled sample (baseline 0.945, pruned 0.940, QAT
+kernel sparsity conv 0.0 / dense 0.016, PQAT 0.5 / 0.5, zipped QAT 17.0 KB vs PQAT 14.6 KB, PQAT TFLite
+0.944, PTQ 0.939 at 14.8 KB), so panels and snapshots show what a person would see.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+from engine.config import PipelineConfig
+from engine.events import (
+    BatchProgress,
+    EpochEnded,
+    LogMessage,
+    StageCancelled,
+    StageFailed,
+    StageFinished,
+    StageStarted,
+)
+from engine.protocol import Emit
+from engine.results import DatasetInfo, EpochMetrics, ModelResult, RunResults, TFLiteInfo, WeightSparsity
+from engine.stages import MODEL_OF_STAGE, Stage, downstream_of
+from pqat_tui.engine_loader import EngineFactory, LoadedEngine
+
+SAMPLE = Path(__file__).resolve().parent.parent / "assets" / "mnist-sample.npz"
+BATCHES_PER_EPOCH = 4
+
+# Recorded wall-clock seconds of each stage (fixed, so snapshots are stable).
+STAGE_SECONDS = {
+    Stage.DATA: 0.4,
+    Stage.BASELINE: 14.2,
+    Stage.PRUNE: 6.1,
+    Stage.QAT: 3.9,
+    Stage.PQAT: 4.3,
+    Stage.CONVERT: 5.2,
+    Stage.EVALUATE: 1.1,
+    Stage.PTQ: 3.4,
+}
+
+
+def _weights(conv_zeros: int, dense_zeros: int) -> tuple[WeightSparsity, ...]:
+    return (
+        WeightSparsity("conv2d/kernel", conv_zeros, 108),
+        WeightSparsity("conv2d/bias", 0, 12),
+        WeightSparsity("dense/kernel", dense_zeros, 20280),
+        WeightSparsity("dense/bias", 0, 10),
+    )
+
+
+def _tflite_weights(conv_zeros: int, dense_zeros: int) -> tuple[WeightSparsity, ...]:
+    return (
+        WeightSparsity("sequential/conv2d/Conv2D", conv_zeros, 108),
+        WeightSparsity("sequential/dense/MatMul", dense_zeros, 20280),
+    )
+
+
+def epoch_metrics(stage: Stage, epoch: int, epochs: int) -> dict[str, float]:
+    """A plausible learning curve: loss falls and accuracy rises towards the stage's final figure."""
+    final_accuracy = {Stage.BASELINE: 0.945, Stage.PRUNE: 0.941, Stage.QAT: 0.943, Stage.PQAT: 0.944}[stage]
+    start = 0.80 if stage is Stage.BASELINE else final_accuracy - 0.01
+    progress = epoch / max(epochs, 1)
+    accuracy = start + (final_accuracy - start) * progress
+    loss = round(0.9 - 0.7 * progress if stage is Stage.BASELINE else 0.22 - 0.03 * progress, 4)
+    return {
+        "loss": loss,
+        "accuracy": round(accuracy, 4),
+        "val_loss": round(loss * 0.95, 4),
+        "val_accuracy": round(accuracy + 0.004, 4),
+    }
+
+
+def sample_dataset(config: PipelineConfig) -> DatasetInfo:
+    data = np.load(SAMPLE)
+    labels = data["y_train"]
+    return DatasetInfo(
+        source=config.data,
+        train=int(len(labels)),
+        test=int(len(data["y_test"])),
+        class_counts=tuple(int(n) for n in np.bincount(labels, minlength=10)),
+        loaded_from="assets/mnist-sample.npz",
+        preview_images=tuple(bytes(image.tobytes()) for image in data["x_train"][:8]),
+        preview_labels=tuple(int(label) for label in labels[:8]),
+    )
+
+
+def stage_output(stage: Stage, results: RunResults, history: tuple[EpochMetrics, ...]) -> RunResults:
+    """What a finished stage adds to the results, as the real engine records it."""
+    models = results.models
+    if stage is Stage.DATA:
+        return replace(results, dataset=sample_dataset(PipelineConfig(data="sample")))
+    if stage is Stage.BASELINE:
+        return results.with_model("baseline", ModelResult(0.945, _weights(0, 0), None, history))
+    if stage is Stage.PRUNE:
+        return results.with_model("pruned", ModelResult(0.940, _weights(54, 10140), None, history))
+    if stage is Stage.QAT:
+        return results.with_model("qat", ModelResult(0.943, _weights(0, 325), None, history))
+    if stage is Stage.PQAT:
+        return results.with_model("pqat", ModelResult(0.944, _weights(54, 10140), None, history))
+    if stage is Stage.CONVERT:
+        qat = models["qat"]
+        pqat = models["pqat"]
+        results = results.with_model(
+            "qat",
+            ModelResult(
+                qat.keras_accuracy,
+                qat.sparsity,
+                TFLiteInfo(24_432, 17_012, None, _tflite_weights(0, 325)),
+                qat.history,
+            ),
+        )
+        return results.with_model(
+            "pqat",
+            ModelResult(
+                pqat.keras_accuracy,
+                pqat.sparsity,
+                TFLiteInfo(24_432, 14_596, None, _tflite_weights(54, 10140)),
+                pqat.history,
+            ),
+        )
+    if stage is Stage.EVALUATE:
+        for name, accuracy in (("qat", 0.942), ("pqat", 0.944)):
+            model = models[name]
+            assert model.tflite is not None
+            tflite = TFLiteInfo(
+                model.tflite.bytes, model.tflite.zipped_bytes, accuracy, model.tflite.weight_sparsity
+            )
+            results = results.with_model(
+                name, ModelResult(model.keras_accuracy, model.sparsity, tflite, model.history)
+            )
+        return results
+    assert stage is Stage.PTQ
+    return results.with_model(
+        "ptq", ModelResult(None, (), TFLiteInfo(24_880, 14_803, 0.939, _tflite_weights(54, 10140)), ())
+    )
+
+
+class FakeEngine:
+    """Replays a recorded run. `fail` makes stages fail with a message; a stage in `hold` pauses after its
+    second batch until `release` is set or it is stopped (so a test can act while it "trains")."""
+
+    def __init__(
+        self,
+        config: PipelineConfig | None = None,
+        *,
+        fail: dict[Stage, str] | None = None,
+        hold: Iterable[Stage] = (),
+    ) -> None:
+        self.config = config or PipelineConfig(data="sample").with_overrides(epochs=2, prune_epochs=2)
+        self.fail = dict(fail or {})
+        self.hold = set(hold)
+        self.release = threading.Event()
+        self.holding = threading.Event()
+        self.calls: list[Stage] = []
+        self._results = RunResults(config=self.config.to_dict(), versions={"tensorflow": "fake"})
+        self._done: set[Stage] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def results(self) -> RunResults:
+        with self._lock:
+            return self._results
+
+    def done_stages(self) -> set[Stage]:
+        with self._lock:
+            return set(self._done)
+
+    def _epochs(self, stage: Stage) -> int:
+        return {
+            Stage.BASELINE: self.config.baseline.epochs,
+            Stage.PRUNE: self.config.prune.epochs,
+            Stage.QAT: self.config.qat.epochs,
+            Stage.PQAT: self.config.pqat.epochs,
+        }.get(stage, 0)
+
+    def run_stage(self, stage: Stage, emit: Emit, stop: threading.Event) -> None:
+        self.calls.append(stage)
+        with self._lock:
+            dropped = (stage, *downstream_of(stage))
+            self._done -= set(dropped)
+            self._results = self._results.without(
+                *(MODEL_OF_STAGE[s] for s in dropped if s in MODEL_OF_STAGE),
+                stages=tuple(s.value for s in dropped),
+            )
+        epochs = self._epochs(stage)
+        seconds = STAGE_SECONDS[stage]
+        emit(StageStarted(stage, epochs))
+        history: list[EpochMetrics] = []
+        for epoch in range(1, epochs + 1):
+            final = epoch_metrics(stage, epoch, epochs)
+            for batch in range(1, BATCHES_PER_EPOCH + 1):
+                if stop.is_set():
+                    emit(StageCancelled(stage, seconds / 2))
+                    return
+                emit(
+                    BatchProgress(
+                        stage,
+                        epoch,
+                        epochs,
+                        batch,
+                        BATCHES_PER_EPOCH,
+                        {
+                            "loss": round(final["loss"] + 0.02 * (BATCHES_PER_EPOCH - batch), 4),
+                            "accuracy": round(final["accuracy"] - 0.005 * (BATCHES_PER_EPOCH - batch), 4),
+                        },
+                    )
+                )
+                if stage in self.hold and epoch == 1 and batch == 2:
+                    self.holding.set()
+                    while not (self.release.is_set() or stop.is_set()):
+                        time.sleep(0.01)
+            history.append(EpochMetrics(epoch, final))
+            emit(EpochEnded(stage, epoch, epochs, final))
+        if stage in self.fail:
+            with self._lock:
+                self._results = replace(
+                    self._results, failures={**self._results.failures, stage.value: self.fail[stage]}
+                )
+            emit(LogMessage(f"{stage.title}: {self.fail[stage]}", "error", stage))
+            emit(StageFailed(stage, seconds, self.fail[stage]))
+            return
+        if stage is Stage.PRUNE:
+            emit(
+                LogMessage("pruning schedule: constant sparsity 50% from step 0 every 100 steps", stage=stage)
+            )
+        with self._lock:
+            updated = stage_output(stage, self._results, tuple(history))
+            self._results = replace(updated, stage_seconds={**updated.stage_seconds, stage.value: seconds})
+            self._done.add(stage)
+            results = self._results
+        emit(StageFinished(stage, seconds, results))
+
+
+def fake_factory(engine: FakeEngine, ready: threading.Event | None = None) -> EngineFactory:
+    """An engine factory for PqatApp; with `ready`, loading lasts until the test sets it."""
+
+    def load(config: PipelineConfig) -> LoadedEngine:
+        if ready is not None:
+            ready.wait(10)
+        return LoadedEngine(engine, {"tensorflow": "fake"})
+
+    return load

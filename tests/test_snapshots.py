@@ -1,0 +1,108 @@
+"""Every panel pinned at 80x24 and 120x40 (`pytest --snapshot-update` after an intended change).
+
+The scripted fake engine makes each screen deterministic; no clock or ETA is ever drawn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+from fake_engine import FakeEngine, fake_factory
+from textual.pilot import Pilot
+
+from engine.stages import Stage
+from pqat_tui.app import PqatApp
+from pqat_tui.steps import Step
+
+SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
+
+
+async def _settle(pilot: Pilot, condition: Callable[[], bool]) -> None:
+    for _ in range(500):
+        if condition():
+            break
+        await pilot.pause(0.02)
+    else:
+        raise AssertionError("the app did not reach the expected state")
+    await pilot.pause()
+    await pilot.wait_for_scheduled_animations()
+
+
+def _after_run_all(select: Step) -> Callable[[Pilot], Awaitable[None]]:
+    async def run_before(pilot: Pilot) -> None:
+        app = pilot.app
+        assert isinstance(app, PqatApp)
+        await _settle(pilot, lambda: app.engine is not None)
+        await pilot.press("a")
+        await _settle(pilot, lambda: app.board.all_done() and not app.busy)
+        app.selected = select
+        app.clear_notifications()
+        await pilot.pause()
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("step", list(Step), ids=[s.value for s in Step])
+def test_each_panel_after_a_full_run(snap_compare, step: Step, size: tuple[int, int]) -> None:
+    engine = FakeEngine()
+    app = PqatApp(engine.config, fake_factory(engine))
+    assert snap_compare(app, terminal_size=size, run_before=_after_run_all(step))
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_start_screen_before_any_stage(snap_compare, size: tuple[int, int]) -> None:
+    engine = FakeEngine()
+    app = PqatApp(engine.config, fake_factory(engine))
+
+    async def run_before(pilot: Pilot) -> None:
+        await _settle(pilot, lambda: app.engine is not None)
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_baseline_while_training(snap_compare, size: tuple[int, int]) -> None:
+    engine = FakeEngine(hold=[Stage.BASELINE])
+
+    async def run_before(pilot: Pilot) -> None:
+        app = pilot.app
+        assert isinstance(app, PqatApp)
+        await _settle(pilot, lambda: app.engine is not None)
+        await pilot.press("a")
+        await _settle(pilot, engine.holding.is_set)
+        await asyncio.sleep(0.1)  # the held batch's progress message arrives
+        await pilot.pause()
+
+    app = PqatApp(engine.config, fake_factory(engine))
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_failed_stage(snap_compare, size: tuple[int, int]) -> None:
+    engine = FakeEngine(fail={Stage.QAT: "QAT diverged: loss is NaN at epoch 1"})
+    app = PqatApp(engine.config, fake_factory(engine))
+
+    async def run_before(pilot: Pilot) -> None:
+        await _settle(pilot, lambda: app.engine is not None)
+        await pilot.press("a")
+        await _settle(pilot, lambda: bool(app.errors) and not app.busy)
+        app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_help_screen(snap_compare, size: tuple[int, int]) -> None:
+    engine = FakeEngine()
+    app = PqatApp(engine.config, fake_factory(engine))
+
+    async def run_before(pilot: Pilot) -> None:
+        await _settle(pilot, lambda: app.engine is not None)
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
