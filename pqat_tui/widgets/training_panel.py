@@ -74,6 +74,10 @@ class TrainingPanel(StagePanel):
         self._latest: dict[str, float] = {}
         self._progress = Progress()
 
+    @property
+    def progress(self) -> Progress:
+        return self._progress
+
     def compose_body(self) -> ComposeResult:
         yield Static(classes="progress")
         yield Static(classes="metrics")
