@@ -29,6 +29,13 @@ APP_BINDINGS: list[Binding] = [
         key_display="k/↑",
         tooltip="Select the stage above",
     ),
+    Binding(
+        "s",
+        "settings",
+        "Settings",
+        id="settings",
+        tooltip="Edit the config, checked as typed; the stages a change touches turn stale",
+    ),
     Binding("question_mark", "help", "Help", id="help", key_display="?", tooltip="Keys and stages explained"),
     Binding("q", "request_quit", "Quit", id="quit", tooltip="Quit (asks first while a stage runs)"),
 ]

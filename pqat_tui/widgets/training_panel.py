@@ -111,11 +111,12 @@ class TrainingPanel(StagePanel):
             self.query_one(".metrics", Static).update(_metrics_line(history[-1][1]))
             epochs = len(history)
             self._set_bar("epoch", epochs, epochs, f"epoch {epochs}/{epochs}")
-        elif state is StepState.PENDING and not self._epochs:
+        elif state in (StepState.PENDING, StepState.STALE) and not self._epochs:
             self._set_bar("epoch", 0, 1, "epoch")
             self._set_bar("batch", 0, 1, "batch")
             self._draw_charts([], [], 1)
-            self.query_one(".metrics", Static).update(Text("Not run yet.", style="dim"))
+            waiting = "Not run yet." if state is StepState.PENDING else "Stale: runs again with new settings."
+            self.query_one(".metrics", Static).update(Text(waiting, style="dim"))
         final = self.query_one(".final", Static)
         if model is not None and model.keras_accuracy is not None:
             final.update(Text.assemble("Test accuracy (Keras) ", fmt_accuracy(model.keras_accuracy)))
