@@ -89,7 +89,7 @@ class LineChart:
             for col in range(columns):
                 line.append(chr(_BRAILLE_BLANK + cells[row][col]), style=styles[row][col] or None)
             yield line
-        legend = Text()
+        legend = Text(no_wrap=True, overflow="ellipsis")
         for series in self.series:
             latest = self.value_format.format(series.points[-1][1]) if series.points else "—"
             legend.append(f"{series.marker} ", style=series.style)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import queue
 import shutil
 import sys
@@ -204,7 +205,23 @@ def _secs(seconds: float) -> Text:
     return Text(f"{seconds:6.1f} s  ", style="dim")
 
 
+def _json_path_fault(path: Path) -> str | None:
+    """Why the results could not be written to `path`, found before a minute of training; None if fine."""
+    folder = path.parent
+    if path.is_dir():
+        return f"--json {path}: is a folder; give a file name"
+    if not folder.is_dir():
+        return f"--json {path}: folder {folder} does not exist"
+    if not os.access(folder, os.W_OK):
+        return f"--json {path}: folder {folder} is not writable"
+    return None
+
+
 def run_command(config: PipelineConfig, args: argparse.Namespace) -> int:
+    json_fault = _json_path_fault(Path(args.json)) if getattr(args, "json", None) else None
+    if json_fault:
+        print(f"pqat-tui: error: {json_fault}", file=sys.stderr)
+        return EXIT_USAGE
     report_dir = Path(args.report) if getattr(args, "report", None) else None
     if report_dir is not None:
         # An unusable report folder is found before the run, not after a minute of training.

@@ -105,3 +105,14 @@ def test_ctrl_c_stops_the_stage_and_exits_130(
     out = capsys.readouterr().out
     assert "Interrupted: Prune stopped and nothing of it was kept." in out
     assert not (tmp_path / "r.json").exists()
+
+
+def test_unusable_json_path_stops_before_the_run(fake: type[FakeSession], capsys, tmp_path: Path) -> None:
+    for path, fault in (
+        (tmp_path / "missing" / "r.json", f"folder {tmp_path / 'missing'} does not exist"),
+        (tmp_path, "is a folder; give a file name"),
+    ):
+        assert main(["run", "--data", "sample", "--json", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err == f"pqat-tui: error: --json {path}: {fault}\n"
+    assert fake.stages_run == []

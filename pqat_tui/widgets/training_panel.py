@@ -1,11 +1,20 @@
-"""Baseline, Prune, QAT and PQAT: progress, live curves, current metrics, test accuracy, sparsity."""
+"""Baseline, Prune, QAT and PQAT: progress, live curves, current metrics, test accuracy, sparsity.
+
+The live part is three Statics of fixed height (progress, metrics, curves) rather than a widget per bar
+and chart: a progress message then repaints three widgets and needs no layout pass of the screen, and
+switching to the panel stays cheap while TensorFlow competes for the CPU.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+from rich.console import RenderableType
+from rich.progress_bar import ProgressBar
+from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
-from textual.containers import Horizontal
-from textual.widgets import Label, ProgressBar, Static
+from textual.widgets import Static
 
 from engine.events import BatchProgress, EpochEnded, StageStarted
 from engine.results import RunResults
@@ -19,6 +28,39 @@ SPARSITY_STEPS = (Step.PRUNE, Step.QAT, Step.PQAT)
 METRIC_NAMES = ("loss", "accuracy", "val_loss", "val_accuracy")
 
 
+@dataclass(frozen=True)
+class Progress:
+    epoch: int = 0  # epochs finished
+    epochs: int = 0
+    batch: int = 0
+    batches: int = 0
+    current_epoch: int = 0  # the epoch running now (1-based), or the last one once finished
+
+
+def progress_bars(progress: Progress) -> Table:
+    """Epoch and batch progress as two labelled bars (no clock: nothing here depends on time)."""
+    grid = Table.grid(expand=True, padding=(0, 1))
+    grid.add_column(width=13, no_wrap=True)
+    grid.add_column(ratio=1)
+    grid.add_column(width=4, justify="right", no_wrap=True)
+    rows = (
+        (
+            f"epoch {progress.current_epoch}/{progress.epochs}" if progress.epochs else "epoch",
+            progress.epoch,
+            progress.epochs,
+        ),
+        (
+            f"batch {progress.batch}/{progress.batches}" if progress.batches else "batch",
+            progress.batch,
+            progress.batches,
+        ),
+    )
+    for label, done, total in rows:
+        fraction = done / total if total else 0.0
+        grid.add_row(label, ProgressBar(total=max(total, 1), completed=done), f"{fraction:.0%}")
+    return grid
+
+
 class TrainingPanel(StagePanel):
     """Live while the stage trains (fed by the app's engine messages), from the results afterwards."""
 
@@ -30,18 +72,12 @@ class TrainingPanel(StagePanel):
         self._epochs: list[tuple[int, dict[str, float]]] = []
         self._total_epochs = 0
         self._latest: dict[str, float] = {}
+        self._progress = Progress()
 
     def compose_body(self) -> ComposeResult:
-        with Horizontal(classes="progress-row"):
-            yield Label("epoch", classes="epoch-label")
-            yield ProgressBar(total=1, show_eta=False, classes="epoch-bar")
-        with Horizontal(classes="progress-row"):
-            yield Label("batch", classes="batch-label")
-            yield ProgressBar(total=1, show_eta=False, classes="batch-bar")
+        yield Static(classes="progress")
         yield Static(classes="metrics")
-        with Horizontal(classes="charts"):
-            yield Static(classes="loss-chart")
-            yield Static(classes="accuracy-chart")
+        yield Static(classes="charts")
         yield Static(classes="final")
         if self.step in SPARSITY_STEPS:
             yield Static(classes="sparsity")
@@ -53,16 +89,14 @@ class TrainingPanel(StagePanel):
         self._epochs.clear()
         self._latest = {}
         self._total_epochs = event.epochs
-        self._set_bar("epoch", 0, max(event.epochs, 1), f"epoch 0/{event.epochs}")
-        self._set_bar("batch", 0, 1, "batch")
+        self._progress = Progress(0, event.epochs)
         self._redraw_live()
 
     def batch_progress(self, event: BatchProgress) -> None:
         self._total_epochs = event.epochs
         self._current = (event.epoch - 1 + event.batch / max(event.batches, 1), dict(event.metrics))
         self._latest = {**self._latest, **event.metrics}
-        self._set_bar("epoch", event.epoch - 1, event.epochs, f"epoch {event.epoch}/{event.epochs}")
-        self._set_bar("batch", event.batch, event.batches, f"batch {event.batch}/{event.batches}")
+        self._progress = Progress(event.epoch - 1, event.epochs, event.batch, event.batches, event.epoch)
         self._redraw_live()
 
     def epoch_ended(self, event: EpochEnded) -> None:
@@ -70,7 +104,8 @@ class TrainingPanel(StagePanel):
         self._epochs.append((event.epoch, dict(event.metrics)))
         self._current = None
         self._latest = {**self._latest, **event.metrics}
-        self._set_bar("epoch", event.epoch, event.epochs, f"epoch {event.epoch}/{event.epochs}")
+        batches = self._progress.batches
+        self._progress = Progress(event.epoch, event.epochs, batches, batches, event.epoch)
         self._redraw_live()
 
     def forget_live(self) -> None:
@@ -78,45 +113,47 @@ class TrainingPanel(StagePanel):
         self._current = None
         self._epochs.clear()
         self._latest = {}
+        self._progress = Progress()
 
-    # Drawing.
+    # Drawing. Fixed heights in the stylesheet: these updates repaint without a layout pass.
 
-    def _set_bar(self, name: str, progress: float, total: float, label: str) -> None:
-        self.query_one(f".{name}-bar", ProgressBar).update(total=total, progress=progress)
-        self.query_one(f".{name}-label", Label).update(label)
+    def _update(self, name: str, content: RenderableType) -> None:
+        self.query_one(f".{name}", Static).update(content, layout=False)
 
     def _redraw_live(self) -> None:
         current = [self._current] if self._current is not None else []
-        self._draw_charts(current, self._epochs, self._total_epochs)
-        self.query_one(".metrics", Static).update(_metrics_line(self._latest))
+        self._draw(current, self._epochs, self._total_epochs, self._latest)
 
-    def _draw_charts(
+    def _draw(
         self,
-        batches: list[tuple[float, dict[str, float]]],
+        current: list[tuple[float, dict[str, float]]],
         epochs: list[tuple[int, dict[str, float]]],
         total_epochs: int,
+        metrics: dict[str, float],
     ) -> None:
-        loss, accuracy = training_charts(batches, epochs, total_epochs)
-        self.query_one(".loss-chart", Static).update(loss)
-        self.query_one(".accuracy-chart", Static).update(accuracy)
+        self._update("progress", progress_bars(self._progress))
+        self._update("metrics", _metrics_line(metrics))
+        loss, accuracy = training_charts(current, epochs, total_epochs)
+        charts = Table.grid(expand=True, padding=(0, 1))
+        charts.add_column(ratio=1)
+        charts.add_column(ratio=1)
+        charts.add_row(loss, accuracy)
+        self._update("charts", charts)
 
     def update_body(self, results: RunResults, state: StepState) -> None:
         stage = self.step.stage
         assert stage is not None
         model = results.models.get(MODEL_OF_STAGE[stage])
         if state is not StepState.RUNNING and not self._epochs and model is not None and model.history:
-            # Nothing seen live (e.g. after a re-run upstream): the epochs from the results.
+            # Nothing seen live (e.g. a resumed run): the epochs from the results.
             history = [(e.epoch, dict(e.metrics)) for e in model.history]
-            self._draw_charts([], history, len(history))
-            self.query_one(".metrics", Static).update(_metrics_line(history[-1][1]))
-            epochs = len(history)
-            self._set_bar("epoch", epochs, epochs, f"epoch {epochs}/{epochs}")
+            self._progress = Progress(len(history), len(history), current_epoch=len(history))
+            self._draw([], history, len(history), history[-1][1])
         elif state in (StepState.PENDING, StepState.STALE) and not self._epochs:
-            self._set_bar("epoch", 0, 1, "epoch")
-            self._set_bar("batch", 0, 1, "batch")
-            self._draw_charts([], [], 1)
+            self._progress = Progress()
+            self._draw([], [], 1, {})
             waiting = "Not run yet." if state is StepState.PENDING else "Stale: runs again with new settings."
-            self.query_one(".metrics", Static).update(Text(waiting, style="dim"))
+            self._update("metrics", Text(waiting, style="dim"))
         final = self.query_one(".final", Static)
         if model is not None and model.keras_accuracy is not None:
             final.update(Text.assemble("Test accuracy (Keras) ", fmt_accuracy(model.keras_accuracy)))
