@@ -82,9 +82,16 @@ def load_dataset(source: str) -> Dataset:
     )
 
 
+def keras_home() -> Path:
+    """$KERAS_HOME, else ~/.keras. (tf_keras's loaders ignore KERAS_HOME unless told: we tell them.)"""
+    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser()
+
+
 def keras_cache_dir() -> Path:
     """Where the Keras loaders keep their downloads (they fall back to /tmp when this is not writable)."""
-    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser() / "datasets"
+    home = keras_home()
+    writable = home if home.exists() else home.parent
+    return (home if os.access(writable, os.W_OK) else Path("/tmp/.keras")) / "datasets"
 
 
 def _load_keras(source: str) -> Dataset:
@@ -98,7 +105,7 @@ def _load_keras(source: str) -> Dataset:
     captured = io.StringIO()
     try:
         with contextlib.redirect_stdout(captured):
-            (x_train, y_train), (x_test, y_test) = loader.load_data()
+            (x_train, y_train), (x_test, y_test) = loader.load_data(cache_dir=str(keras_home()))
     except Exception as error:  # noqa: BLE001 - offline, blocked, or a corrupt cache: all mean "use the sample"
         path = sample_path()
         note = (

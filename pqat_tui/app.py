@@ -36,9 +36,17 @@ from engine.stages import Stage, downstream_of
 from pqat_tui.engine_loader import EngineFactory, real_engine_factory
 from pqat_tui.headlines import headline
 from pqat_tui.keymap import APP_BINDINGS
-from pqat_tui.messages import EngineEventPosted, EngineLoadFailed, EngineReady
+from pqat_tui.messages import (
+    EngineEventPosted,
+    EngineLoadFailed,
+    EngineReady,
+    ReportExported,
+    ReportExportFailed,
+)
 from pqat_tui.paths import asset_path
+from pqat_tui.report.export import ReportError, default_report_dir, export_report
 from pqat_tui.screens.confirm import ConfirmScreen
+from pqat_tui.screens.export_dialog import ExportScreen
 from pqat_tui.screens.help import HelpScreen
 from pqat_tui.screens.settings import SettingsScreen
 from pqat_tui.steps import StageBoard, Step, StepState
@@ -279,6 +287,41 @@ class PqatApp(App[int]):
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    def action_export_report(self) -> None:
+        """Ask for a folder, then write the run's report there; a partial run exports what it has."""
+        if isinstance(self.screen, ExportScreen):
+            return
+
+        def chosen(folder: Path | None) -> None:
+            if folder is not None:
+                self._export_report(self.results, folder)
+
+        self.push_screen(ExportScreen(default_report_dir()), chosen)
+
+    @work(thread=True, group="export")
+    def _export_report(self, results: RunResults, folder: Path) -> None:
+        # Rendering and writing five files takes a moment; the screen keeps drawing meanwhile.
+        try:
+            files = export_report(results, folder)
+        except ReportError as error:
+            self.post_message(ReportExportFailed(str(error)))
+            return
+        except Exception as error:  # a bug in rendering must not take the session's trained models with it
+            self.post_message(ReportExportFailed(f"internal error: {_one_line(error)}"))
+            return
+        self.post_message(ReportExported(folder, tuple(files)))
+
+    @on(ReportExported)
+    def _report_exported(self, message: ReportExported) -> None:
+        names = ", ".join(path.name for path in message.files)
+        self._log(f"Report written to {message.folder}/ ({names})")
+        self.notify(f"{message.folder}/\n{names}", title="Report exported")
+
+    @on(ReportExportFailed)
+    def _report_export_failed(self, message: ReportExportFailed) -> None:
+        self._log(f"Report not written: {message.error}", "error")
+        self.notify(message.error, title="Report not written", severity="error")
 
     def action_request_quit(self) -> None:
         if not self.busy:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from textual.message import Message
 
 from engine.events import BatchProgress, EngineEvent
@@ -40,6 +42,19 @@ class EngineReady(Message):
 
 
 class EngineLoadFailed(Message):
+    def __init__(self, error: str) -> None:
+        super().__init__()
+        self.error = error
+
+
+class ReportExported(Message):
+    def __init__(self, folder: Path, files: tuple[Path, ...]) -> None:
+        super().__init__()
+        self.folder = folder
+        self.files = files
+
+
+class ReportExportFailed(Message):
     def __init__(self, error: str) -> None:
         super().__init__()
         self.error = error

@@ -314,3 +314,35 @@ def test_pruning_too_short_to_prune_says_so(tmp_path: Path) -> None:
         "Pruned kernels are 0.0% zeros, short of the 50% target: 2 training steps, masks updated every 100 "
         "from step 0 (lower prune.frequency or add prune epochs)"
     ]
+
+
+def test_cached_fashion_mnist_is_read_from_keras_home(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The Keras loaders read $KERAS_HOME/datasets when the files are there (tf_keras would not look)."""
+    import gzip
+
+    folder = tmp_path / "keras-home" / "datasets" / "fashion-mnist"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    arrays = {
+        "train-labels-idx1-ubyte.gz": np.arange(30, dtype=np.uint8) % 10,
+        "train-images-idx3-ubyte.gz": rng.integers(0, 256, (30, 28, 28), dtype=np.uint8),
+        "t10k-labels-idx1-ubyte.gz": np.arange(12, dtype=np.uint8) % 10,
+        "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (12, 28, 28), dtype=np.uint8),
+    }
+    for name, array in arrays.items():
+        header = bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+        (folder / name).write_bytes(gzip.compress(header + array.tobytes()))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras-home"))
+
+    from engine.data import load_dataset
+
+    data = load_dataset("fashion_mnist")
+    assert data.info.note is None
+    assert (data.info.source, data.info.train, data.info.test) == ("fashion_mnist", 30, 12)
+    assert data.info.loaded_from == str(folder)
+    np.testing.assert_array_equal(data.y_test, arrays["t10k-labels-idx1-ubyte.gz"])
+    np.testing.assert_array_equal(
+        data.x_train, (arrays["train-images-idx3-ubyte.gz"] / 255.0).astype(np.float32)
+    )
