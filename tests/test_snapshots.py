@@ -121,8 +121,11 @@ def test_settings_screen_with_an_invalid_value(snap_compare, size: tuple[int, in
         await _settle(pilot, lambda: app.engine is not None)
         await pilot.press("s")
         await _settle(pilot, lambda: isinstance(app.screen, SettingsScreen))
-        app.screen.query_one(f"#{input_id('seed')}", Input).value = "-1"
-        await pilot.pause()
+        for field in app.screen.query(Input):
+            field.cursor_blink = False  # a blinking cursor is drawn or not depending on timing
+        seed = app.screen.query_one(f"#{input_id('seed')}", Input)
+        seed.value = "-1"
+        await _settle(pilot, lambda: seed.has_class("-invalid"))
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
 
