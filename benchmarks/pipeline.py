@@ -170,6 +170,9 @@ def compare_tflite_evaluation(data: Path, trained: Path | None, repeats: int = 1
         content = convert_keras(model)
         source = "untrained"
 
+    # The reference scales with `/ 255.0` into float64 and converts each image as it feeds it.
+    reference_images = np.load(data)["x_test"] / 255.0
+
     def reference_loop() -> float:
         # The reference's eval_model, verbatim but for reading the model from bytes.
         interpreter = tf.lite.Interpreter(model_content=content)
@@ -177,7 +180,7 @@ def compare_tflite_evaluation(data: Path, trained: Path | None, repeats: int = 1
         i = interpreter.get_input_details()[0]["index"]
         o = interpreter.get_output_details()[0]["index"]
         predictions = []
-        for image in images:
+        for image in reference_images:
             interpreter.set_tensor(i, np.expand_dims(image, 0).astype(np.float32))
             interpreter.invoke()
             predictions.append(np.argmax(interpreter.tensor(o)()[0]))

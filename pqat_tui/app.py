@@ -315,8 +315,10 @@ class PqatApp(App[int]):
     @on(ReportExported)
     def _report_exported(self, message: ReportExported) -> None:
         names = ", ".join(path.name for path in message.files)
-        self._log(f"Report written to {message.folder}/ ({names})")
-        self.notify(f"{message.folder}/\n{names}", title="Report exported")
+        # The full path: over SSH it is what a person copies into scp.
+        where = message.folder.resolve()
+        self._log(f"Report written to {where}/ ({names})")
+        self.notify(f"{where}/\n{names}", title="Report exported")
 
     @on(ReportExportFailed)
     def _report_export_failed(self, message: ReportExportFailed) -> None:

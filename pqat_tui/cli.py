@@ -117,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--json", metavar="PATH", help="write the results as JSON (schema 1)")
     run.add_argument("--report", metavar="DIR", help="export a report (all formats) into DIR")
     report = commands.add_parser("report", help="re-render the results of an earlier run (no TensorFlow)")
-    report.add_argument("results", metavar="RESULTS.json")
+    report.add_argument(
+        "results", metavar="RESULTS.json", help="a results file, or a run or report folder that holds one"
+    )
     report.add_argument("--format", choices=["html", "svg", "md", "txt", "json"], default="txt")
     report.add_argument("-o", "--output", metavar="PATH", help="write here instead of standard output")
     commands.add_parser(

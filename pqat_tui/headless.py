@@ -41,6 +41,7 @@ from engine.events import (
     StageFinished,
     StageStarted,
 )
+from engine.protocol import PipelineEngine
 from engine.results import RunResults
 from engine.stages import STAGE_INPUTS, Stage
 from pqat_tui.tables import run_summary
@@ -79,7 +80,7 @@ class _Outcome:
     kept: list[Stage] = field(default_factory=list)
 
 
-def _run_pipeline(session: object, events: queue.Queue[EngineEvent], stop: threading.Event) -> None:
+def _run_pipeline(session: PipelineEngine, events: queue.Queue[EngineEvent], stop: threading.Event) -> None:
     """Worker thread: every stage in order; a stage whose input failed is skipped, not run.
 
     A stage the session already has done (kept from the run folder, unchanged) is not run again.
@@ -89,7 +90,7 @@ def _run_pipeline(session: object, events: queue.Queue[EngineEvent], stop: threa
         for stage in PIPELINE:
             if stop.is_set():
                 break
-            if stage in session.done_stages():  # type: ignore[attr-defined]
+            if stage in session.done_stages():
                 events.put(_Kept(stage))
                 continue
             blocked = tuple(s for s in STAGE_INPUTS[stage] if s in unavailable)
@@ -104,7 +105,7 @@ def _run_pipeline(session: object, events: queue.Queue[EngineEvent], stop: threa
                     outcome.append(event)
                 events.put(event)
 
-            session.run_stage(stage, emit, stop)  # type: ignore[attr-defined]
+            session.run_stage(stage, emit, stop)
             if not outcome or not isinstance(outcome[-1], StageFinished):
                 unavailable.add(stage)
                 if stage is Stage.DATA or (outcome and isinstance(outcome[-1], StageCancelled)):

@@ -17,7 +17,17 @@ class ResultsFileError(Exception):
     """The results file cannot be used; the message says why, in one line."""
 
 
+# What a run folder and a report folder both call the run's results.
+RESULTS_NAME = "results.json"
+
+
 def read_results(path: Path) -> RunResults:
+    """A results file, or the results.json inside a run or report folder."""
+    path = Path(path)
+    if path.is_dir():
+        if not (path / RESULTS_NAME).is_file():
+            raise ResultsFileError(f"{path}: a folder without {RESULTS_NAME} (not a run or report folder)")
+        path = path / RESULTS_NAME
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError as error:

@@ -55,6 +55,7 @@ async def test_enter_exports_a_partial_run_into_the_default_folder() -> None:
         await pilot.press("enter")
         await wait_for(pilot, lambda: "Report written to" in log_text(app))
         assert folder.parent == Path("reports") and exported(folder)
+        assert f"Report written to {folder.resolve()}/" in log_text(app).replace("\n", "")
         md = (folder / "report.md").read_text()
         assert "Partial run: 1 of 8 stages done; not run: Baseline, Prune" in md
 

@@ -265,3 +265,24 @@ def test_exported_files_follow_the_umask_not_private_temp_files(tmp_path: Path, 
     finally:
         os.umask(old)
     assert {oct(p.stat().st_mode & 0o777) for p in written} == {oct(0o644)}
+
+
+def test_report_command_reads_a_run_or_report_folder(
+    tmp_path: Path, results: RunResults, capsys: pytest.CaptureFixture[str]
+) -> None:
+    export_report(results, tmp_path / "report")
+    assert main(["report", str(tmp_path / "report"), "--format", "md"]) == 0
+    assert "PQAT kept 50.0% sparsity" in capsys.readouterr().out
+    assert main(["report", str(tmp_path)]) == 2
+    assert "a folder without results.json" in capsys.readouterr().err
+
+
+def test_report_on_a_terminal_keeps_its_colours(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.setenv("TERM", "xterm-256color")
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    assert main(["report", str(FIXTURE)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b[" in out and "PQAT kept 50.0% sparsity" in out
