@@ -225,7 +225,7 @@ def load_model_choice(
     """
     train = not no_train
     if model_path is None and run_dir is not None:
-        saved = _saved_model_choice(run_dir)
+        saved = saved_model_choice(run_dir)
         if saved is not None:
             model_path = saved["path"]
             train = train and bool(saved.get("train", True))
@@ -240,7 +240,8 @@ def load_model_choice(
     return load_user_model(model_path, (IMAGE_SIDE, IMAGE_SIDE), NUM_CLASSES), train
 
 
-def _saved_model_choice(run_dir: Path) -> dict[str, Any] | None:
+def saved_model_choice(run_dir: Path) -> dict[str, Any] | None:
+    """The model a run was started with (path, sha256, train), from its manifest; None if none."""
     import json
 
     from engine.run_store import MANIFEST_FILE

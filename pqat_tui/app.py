@@ -20,6 +20,7 @@ from textual.widgets import ContentSwitcher, Footer, Static
 from textual.worker import Worker, get_current_worker
 
 from engine.config import PipelineConfig
+from engine.config_file import changed_settings
 from engine.events import (
     BatchProgress,
     EpochEnded,
@@ -47,6 +48,7 @@ from pqat_tui.report.export import ReportError, default_report_dir, export_repor
 from pqat_tui.screens.confirm import ConfirmScreen
 from pqat_tui.screens.export_dialog import ExportScreen
 from pqat_tui.screens.help import HelpScreen
+from pqat_tui.screens.settings import SettingsScreen
 from pqat_tui.steps import StageBoard, Step, StepState
 from pqat_tui.widgets.compare_panel import ComparePanel
 from pqat_tui.widgets.data_panel import DataPanel
@@ -158,7 +160,7 @@ class PqatApp(App[int]):
         if self.native_log is not None:
             self._log(f"TensorFlow's native log: {self.native_log}")
         self.results = self.engine.results
-        self.board.sync(self.engine.done_stages())
+        self.board.sync(self.engine.done_stages(), _stale_stages(self.engine))
         self._refresh_everything()
         queued, self._queued_action = self._queued_action, None
         if queued is not None:
@@ -249,6 +251,39 @@ class PqatApp(App[int]):
         steps = list(Step)
         self.selected = steps[max(steps.index(self.selected) - 1, 0)]
 
+    def action_settings(self) -> None:
+        if isinstance(self.screen, SettingsScreen):
+            return
+        if self.busy:
+            self.notify("Settings change between stages: wait for this one, or cancel it with c.")
+            return
+        if self.engine is None or not hasattr(self.engine, "reconfigure"):
+            self.notify("Settings can change once the engine is ready.")
+            return
+        self.push_screen(SettingsScreen(self.config), self._settings_saved)
+
+    def _settings_saved(self, config: PipelineConfig | None) -> None:
+        """Apply the settings screen's config: the engine drops what the change makes stale."""
+        if config is None or self.engine is None:
+            return
+        if self.busy:  # a queued run started meanwhile: the engine's config must not change under it
+            self.notify("A stage started: the settings were not changed.", severity="warning")
+            return
+        changes = changed_settings(self.config, config)
+        self.config = config
+        stale = self.engine.reconfigure(config)  # type: ignore[attr-defined]
+        self.results = self.engine.results
+        self.board.sync(self.engine.done_stages(), _stale_stages(self.engine))
+        for stage in stale:
+            panel = self._panel(Step.of(stage))
+            if isinstance(panel, TrainingPanel):
+                panel.forget_live()
+        self._log("Settings changed: " + ", ".join(f"{key} {old} → {new}" for key, old, new in changes))
+        if stale:
+            names = ", ".join(stage.title for stage in Stage if stage in stale)
+            self._log(f"Stale now, to run again: {names}", "warning")
+        self._refresh_everything()
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
@@ -314,6 +349,8 @@ class PqatApp(App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel" and not self.busy:
             return None  # shown dimmed: nothing to cancel
+        if action == "settings" and self.busy:
+            return None  # shown dimmed: settings change between stages
         return True
 
     # Running stages.
@@ -466,6 +503,12 @@ class PqatApp(App[int]):
     @on(StageList.Clicked)
     def _stage_clicked(self, message: StageList.Clicked) -> None:
         self.selected = message.step
+
+
+def _stale_stages(engine: PipelineEngine) -> set[Stage]:
+    """The stages an engine with a run folder reports stale; none for one without."""
+    stale_stages = getattr(engine, "stale_stages", None)
+    return set(stale_stages()) if stale_stages is not None else set()
 
 
 def _metrics(metrics: dict[str, float]) -> str:

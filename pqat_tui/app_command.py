@@ -11,27 +11,36 @@ from pathlib import Path
 from engine.config import PipelineConfig
 
 EXIT_NOT_A_TERMINAL = 2
+EXIT_RUN_IN_USE = 2
 NATIVE_LOG = "tensorflow.log"
 
 
-def app_command(config: PipelineConfig, run_dir: Path | None = None) -> int:
+def app_command(
+    config: PipelineConfig, run_dir: Path | None = None, *, model: str | None = None, no_train: bool = False
+) -> int:
     if not sys.stdout.isatty():
         print(
             "pqat-tui: the interactive app needs a terminal; use `pqat-tui run` for the headless pipeline.",
             file=sys.stderr,
         )
         return EXIT_NOT_A_TERMINAL
-    from engine.run_store import DEFAULT_RUNS_ROOT, new_run_dir
+    from engine.run_store import DEFAULT_RUNS_ROOT, LOCK_FILE, new_run_dir, read_lock
     from engine.tf_runtime import redirect_native_stderr
     from pqat_tui.app import PqatApp
     from pqat_tui.engine_loader import real_engine_factory
 
     run_dir = run_dir or new_run_dir(DEFAULT_RUNS_ROOT)
+    holder = read_lock(run_dir / LOCK_FILE)
+    if holder is not None and holder.is_alive():
+        # Said here, before the screen opens; the engine's own lock still settles any race.
+        print(f"pqat-tui: error: {run_dir}: in use by {holder.describe()}", file=sys.stderr)
+        return EXIT_RUN_IN_USE
     native_log = run_dir / NATIVE_LOG
     # TensorFlow's C++ logging writes to file descriptor 2, under Textual's screen. Textual draws on
     # sys.__stderr__ too, so it gets its own copy of the terminal before fd 2 goes to the log file.
     with _terminal_for_textual(), redirect_native_stderr(native_log):
-        app = PqatApp(config, real_engine_factory(run_dir), native_log=native_log)
+        factory = real_engine_factory(run_dir, model=model, no_train=no_train)
+        app = PqatApp(config, factory, native_log=native_log)
         try:
             app.run()
         finally:

@@ -27,7 +27,7 @@ from engine.config_file import (
     with_setting,
 )
 from engine.run_store import CONFIG_FILE, DEFAULT_RUNS_ROOT, RunStoreError, new_run_dir, resolve_resume_dir
-from engine.user_model import UserModelError, check_model_file
+from engine.user_model import UserModelError, check_model_file, saved_model_choice
 
 EXIT_USAGE = 2
 RESUME_LATEST = ""  # `--resume` given without a folder
@@ -204,6 +204,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.run_dir = str(run_dir_from_args(args) or new_run_dir(DEFAULT_RUNS_ROOT))
         if getattr(args, "model", None):
             args.model = str(check_model_file(args.model))  # a non-model file stops here, before any work
+        elif getattr(args, "no_train", False) and saved_model_choice(Path(args.run_dir)) is None:
+            raise UserModelError("--no-train needs --model: the example's model has to be trained")
     except (RunStoreError, UserModelError) as error:
         _usage_error(str(error))
     if args.command == "run":
@@ -212,7 +214,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_command(config, args)
     from pqat_tui.app_command import app_command
 
-    return app_command(config, Path(args.run_dir))
+    model, no_train = getattr(args, "model", None), getattr(args, "no_train", False)
+    return app_command(config, Path(args.run_dir), model=model, no_train=no_train)
 
 
 def _config_path(args: argparse.Namespace) -> Path | None:

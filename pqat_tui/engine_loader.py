@@ -24,17 +24,31 @@ class LoadedEngine:
 EngineFactory = Callable[[PipelineConfig], LoadedEngine]
 
 
-def real_engine_factory(run_dir: Path | None = None) -> EngineFactory:
-    """The TensorFlow engine over a run folder (a new one under runs/ when `run_dir` is None)."""
+def real_engine_factory(
+    run_dir: Path | None = None, *, model: str | None = None, no_train: bool = False
+) -> EngineFactory:
+    """The TensorFlow engine over a run folder (a new one under runs/ when `run_dir` is None).
+
+    `model` (`--model`), when given or when the resumed run had one, is loaded and checked against the data
+    here; a model that does not fit is the engine's load error, shown by the app.
+    """
 
     def load(config: PipelineConfig) -> LoadedEngine:
         # Blocking: the app calls this from a worker thread.
         from engine.run_store import DEFAULT_RUNS_ROOT, new_run_dir
         from engine.stored_session import open_run
         from engine.tf_runtime import load_tensorflow
+        from engine.user_model import load_model_choice
 
         versions = load_tensorflow()
-        session = open_run(config, run_dir or new_run_dir(DEFAULT_RUNS_ROOT))
-        return LoadedEngine(session, versions, session.summary())
+        folder = run_dir or new_run_dir(DEFAULT_RUNS_ROOT)
+        user_model, train = load_model_choice(model, no_train, folder)
+        session = open_run(config, folder, user_model=user_model, train_baseline=train)
+        summary = session.summary()
+        if user_model is not None:
+            summary += f". Baseline: {user_model.path} ({'fine-tuned' if train else 'evaluated as it is'})"
+            for stage, reason in user_model.unsupported.items():
+                summary += f". {stage.title} cannot run: {reason}"
+        return LoadedEngine(session, versions, summary)
 
     return load

@@ -45,6 +45,14 @@ APP_BINDINGS: list[Binding] = [
         id="export_report",
         tooltip="Export the run's report (all formats) into a folder",
     ),
+    Binding(
+        "s",
+        "settings",
+        "Settings",
+        id="settings",
+        tooltip="Edit the config, checked as typed; the stages a change touches turn stale",
+        show=False,  # an 80-column footer has no room left: ? help and the palette list it
+    ),
     Binding("question_mark", "help", "Help", id="help", key_display="?", tooltip="Keys and stages explained"),
     Binding("q", "request_quit", "Quit", id="quit", tooltip="Quit (asks first while a stage runs)"),
 ]

@@ -44,6 +44,7 @@ class StepState(str, Enum):
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    STALE = "stale"  # done in an earlier run or before a settings change, which changed what it reads
 
 
 # What each stage does, in one line: the panel's subtitle and the help screen's list.
@@ -84,6 +85,7 @@ class StageBoard:
         self._done: set[Stage] = set()
         self._running: Stage | None = None
         self._ended: dict[Stage, StepState] = {}  # FAILED or CANCELLED, until the stage runs again
+        self._stale: set[Stage] = set()  # from the engine (a resumed run, a settings change)
 
     @property
     def running(self) -> Stage | None:
@@ -101,6 +103,8 @@ class StageBoard:
             return StepState.RUNNING
         if stage in self._done:
             return StepState.DONE
+        if stage in self._stale:
+            return StepState.STALE
         return self._ended.get(stage, StepState.PENDING)
 
     def all_done(self) -> bool:
@@ -112,6 +116,7 @@ class StageBoard:
         for dropped in (stage, *downstream_of(stage)):
             self._ended.pop(dropped, None)
             self._done.discard(dropped)
+            self._stale.discard(dropped)
 
     def ended(self, stage: Stage, state: StepState, done: Iterable[Stage]) -> None:
         """The engine's final word on `stage`: DONE, FAILED or CANCELLED, with its current done set."""
@@ -121,8 +126,10 @@ class StageBoard:
         if state in (StepState.FAILED, StepState.CANCELLED):
             self._ended[stage] = state
 
-    def sync(self, done: Iterable[Stage]) -> None:
+    def sync(self, done: Iterable[Stage], stale: Iterable[Stage] | None = None) -> None:
         self._done = set(done)
+        if stale is not None:
+            self._stale = set(stale)
 
     def next_stage(self) -> Stage | None:
         """The first stage without output, in pipeline order: its inputs come earlier, so it can run."""

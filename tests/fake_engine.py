@@ -161,6 +161,7 @@ class FakeEngine:
         self.calls: list[Stage] = []
         self._results = RunResults(config=self.config.to_dict(), versions={"tensorflow": "fake"})
         self._done: set[Stage] = set()
+        self.stale: set[Stage] = set()  # as a resumed run folder reports them (StoredSession)
         self._lock = threading.Lock()
 
     @property
@@ -171,6 +172,30 @@ class FakeEngine:
     def done_stages(self) -> set[Stage]:
         with self._lock:
             return set(self._done)
+
+    def stale_stages(self) -> set[Stage]:
+        with self._lock:
+            return set(self.stale)
+
+    def reconfigure(self, config: PipelineConfig) -> set[Stage]:
+        """As StoredSession does: done stages whose fingerprint the new config changes turn stale."""
+        from engine.run_store import stage_fingerprints
+
+        before, after = stage_fingerprints(self.config, "fake"), stage_fingerprints(config, "fake")
+        with self._lock:
+            changed = {stage for stage in self._done if before[stage] != after[stage]}
+            self.config = config
+            self._drop(changed)
+            self.stale |= changed
+        return changed
+
+    def _drop(self, stages: Iterable[Stage]) -> None:
+        dropped = tuple(stages)
+        self._done -= set(dropped)
+        self._results = self._results.without(
+            *(MODEL_OF_STAGE[s] for s in dropped if s in MODEL_OF_STAGE),
+            stages=tuple(s.value for s in dropped),
+        )
 
     def _epochs(self, stage: Stage) -> int:
         return {
@@ -184,11 +209,8 @@ class FakeEngine:
         self.calls.append(stage)
         with self._lock:
             dropped = (stage, *downstream_of(stage))
-            self._done -= set(dropped)
-            self._results = self._results.without(
-                *(MODEL_OF_STAGE[s] for s in dropped if s in MODEL_OF_STAGE),
-                stages=tuple(s.value for s in dropped),
-            )
+            self._drop(dropped)
+            self.stale -= set(dropped)
         epochs = self._epochs(stage)
         seconds = STAGE_SECONDS[stage]
         emit(StageStarted(stage, epochs))

@@ -106,3 +106,38 @@ def test_help_screen(snap_compare, size: tuple[int, int]) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_settings_screen_with_an_invalid_value(snap_compare, size: tuple[int, int]) -> None:
+    from textual.widgets import Input
+
+    from pqat_tui.screens.settings import SettingsScreen, input_id
+
+    engine = FakeEngine()
+    app = PqatApp(engine.config, fake_factory(engine))
+
+    async def run_before(pilot: Pilot) -> None:
+        await _settle(pilot, lambda: app.engine is not None)
+        await pilot.press("s")
+        await _settle(pilot, lambda: isinstance(app.screen, SettingsScreen))
+        for field in app.screen.query(Input):
+            field.cursor_blink = False  # a blinking cursor is drawn or not depending on timing
+        seed = app.screen.query_one(f"#{input_id('seed')}", Input)
+        seed.value = "-1"
+        await _settle(pilot, lambda: seed.has_class("-invalid"))
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_stages_stale_after_a_settings_change(snap_compare, size: tuple[int, int]) -> None:
+    engine = FakeEngine()
+    app = PqatApp(engine.config, fake_factory(engine))
+
+    async def run_before(pilot: Pilot) -> None:
+        await _after_run_all(Step.PRUNE)(pilot)
+        app._settings_saved(engine.config.with_overrides(sparsity=0.8))  # noqa: SLF001 - as the screen saves
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)

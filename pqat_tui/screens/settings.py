@@ -40,6 +40,8 @@ class SettingsScreen(ModalScreen[PipelineConfig | None]):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="settings_save", tooltip="Check every value and apply them"),
         Binding("escape", "close", "Cancel", id="settings_cancel", tooltip="Close without changing anything"),
+        Binding("down", "app.focus_next", "Next value", id="settings_next", show=False),
+        Binding("up", "app.focus_previous", "Previous value", id="settings_previous", show=False),
     ]
 
     def __init__(self, config: PipelineConfig) -> None:
@@ -50,8 +52,8 @@ class SettingsScreen(ModalScreen[PipelineConfig | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="settings-dialog"):
             yield Static(
-                "Settings · enter or ctrl+s saves · esc cancels · a changed value makes its stage and "
-                "everything after it stale",
+                "Settings · ↑/↓ or tab move · enter saves · esc cancels · "
+                "a change makes its stage and those after it stale",
                 id="settings-hint",
             )
             with VerticalScroll(id="settings-list"):

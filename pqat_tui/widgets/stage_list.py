@@ -19,6 +19,7 @@ STATE_ICONS = {
     StepState.DONE: "✓",
     StepState.FAILED: "✗",
     StepState.CANCELLED: "-",
+    StepState.STALE: "~",
 }
 STATE_STYLES = {
     StepState.PENDING: "dim",
@@ -26,6 +27,7 @@ STATE_STYLES = {
     StepState.DONE: "green",
     StepState.FAILED: "bold red",
     StepState.CANCELLED: "yellow",
+    StepState.STALE: "yellow",
 }
 
 

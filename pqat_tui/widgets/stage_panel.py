@@ -31,6 +31,8 @@ class StagePanel(VerticalScroll, can_focus=False):
         seconds = results.stage_seconds.get(self.step.value)
         if state is StepState.DONE and seconds is not None:
             title.append(f" · done in {seconds:.1f} s", style="dim")
+        elif state is StepState.STALE:
+            title.append(" · stale: a setting it reads changed; n or a runs it again", style="yellow")
         elif state is not StepState.DONE:
             title.append(f" · {state.value}", style="dim")
         self.query_one(".panel-title", Static).update(title)

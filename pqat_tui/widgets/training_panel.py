@@ -153,10 +153,11 @@ class TrainingPanel(StagePanel):
             history = [(e.epoch, dict(e.metrics)) for e in model.history]
             self._progress = Progress(len(history), len(history), current_epoch=len(history))
             self._draw([], history, len(history), history[-1][1])
-        elif state is StepState.PENDING and not self._epochs:
+        elif state in (StepState.PENDING, StepState.STALE) and not self._epochs:
             self._progress = Progress()
             self._draw([], [], 1, {})
-            self._update("metrics", Text("Not run yet.", style="dim"))
+            waiting = "Not run yet." if state is StepState.PENDING else "Stale: runs again with new settings."
+            self._update("metrics", Text(waiting, style="dim"))
         final = self.query_one(".final", Static)
         if model is not None and model.keras_accuracy is not None:
             final.update(Text.assemble("Test accuracy (Keras) ", fmt_accuracy(model.keras_accuracy)))
