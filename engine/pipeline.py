@@ -152,7 +152,6 @@ class PipelineSession:
 
     def _fail(self, stage: Stage, error: str, seconds: float, emit: Emit) -> None:
         self._results = replace(self._results, failures={**self._results.failures, stage.value: error})
-        emit(LogMessage(f"{stage.title} failed: {error}", level="error", stage=stage))
         emit(StageFailed(stage, seconds, error))
 
     def _epochs_of(self, stage: Stage) -> int:
@@ -200,7 +199,8 @@ class PipelineSession:
             else:
                 trained = training.pqat_stage(self._keras[Stage.PRUNE], data, self.config.pqat, emit, stop)
             accuracy = trained.result.keras_accuracy
-            emit(LogMessage(f"{stage.title}: test accuracy {accuracy:.4f}", stage=stage))
+            # The event names its stage; listeners add that context themselves.
+            emit(LogMessage(f"test accuracy {accuracy:.4f}", stage=stage))
             return _Outputs(keras_model=trained.model, models={MODEL_OF_STAGE[stage]: trained.result})
         if stage is Stage.CONVERT:
             sources = {name: self._keras[Stage(name)] for name in CONVERTED_MODELS}

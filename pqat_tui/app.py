@@ -403,7 +403,8 @@ class PqatApp(App[int]):
             self._log(f"{event.stage.title} epoch {event.epoch}/{event.epochs}: {_metrics(event.metrics)}")
             self._refresh_stage_list()
         elif isinstance(event, StageStarted):
-            self._log(f"{event.stage.title} started" + (f" ({event.epochs} epochs)" if event.epochs else ""))
+            epochs = f" ({event.epochs} epoch{'s' if event.epochs != 1 else ''})" if event.epochs else ""
+            self._log(f"{event.stage.title} started{epochs}")
             if Step.of(event.stage) in TRAINING_STEPS:
                 self._training_panel(event.stage).training_started(event)
         elif isinstance(event, LogMessage):
