@@ -1,6 +1,6 @@
 """Save an SVG screenshot of every panel of the app over the real engine on the bundled sample.
 
-    python scripts/app_screenshots.py [--out assets/screenshots] [--size 120x40]
+    python assets/screenshots/take_screenshots.py [--out assets/screenshots] [--size 120x40]
 
 Drives the app with Pilot as a person would (`a`, then each stage selected in turn); one extra screenshot
 is taken while the baseline trains, one of the help screen.
@@ -19,7 +19,7 @@ from pqat_tui.engine_loader import real_engine_factory
 from pqat_tui.steps import Step
 from pqat_tui.widgets.training_panel import TrainingPanel
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 async def take(out: Path, size: tuple[int, int]) -> None:
