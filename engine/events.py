@@ -63,6 +63,13 @@ class StageFailed(EngineEvent):
     error: str  # one line a person can act on
 
 
+def one_line_error(error: BaseException, limit: int = 200) -> str:
+    """An exception as StageFailed.error wants it: its type and message on one line, at most `limit` long."""
+    text = " ".join(str(error).split())
+    line = f"{type(error).__name__}: {text}" if text else type(error).__name__
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
 @dataclass(frozen=True)
 class StageCancelled(EngineEvent):
     """The stage stopped because the stop event was set; it left no partial output behind."""

@@ -23,6 +23,7 @@ from engine.events import (
     StageFailed,
     StageFinished,
     StageStarted,
+    one_line_error,
 )
 from engine.results import ModelResult, RunResults
 from engine.stages import MODEL_OF_STAGE, Stage, downstream_of, missing_inputs
@@ -137,7 +138,7 @@ class PipelineSession:
                 emit(StageCancelled(stage, seconds()))
                 return
             emit(LogMessage(traceback.format_exc().rstrip(), level="error", stage=stage))
-            self._fail(stage, _one_line(error), seconds(), emit)
+            self._fail(stage, one_line_error(error), seconds(), emit)
             return
         elapsed = seconds()
         self._commit(stage, outputs, elapsed)
@@ -340,9 +341,3 @@ def _is_stop(error: BaseException) -> bool:
     from engine.training import StageStopped
 
     return isinstance(error, StageStopped)
-
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    line = f"{type(error).__name__}: {text}" if text else type(error).__name__
-    return line if len(line) <= 200 else line[:199] + "…"

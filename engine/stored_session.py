@@ -28,6 +28,7 @@ from engine.events import (
     StageFailed,
     StageFinished,
     StageStarted,
+    one_line_error,
 )
 from engine.pipeline import PipelineSession
 from engine.protocol import Emit
@@ -178,7 +179,9 @@ class StoredSession:
         try:
             self._load_inputs(stage, emit)
         except Exception as error:  # noqa: BLE001 - a run folder that cannot be read fails the stage, cleanly
-            message = f"could not load an earlier stage's output from {self.folder.path}: {_one_line(error)}"
+            message = (
+                f"could not load an earlier stage's output from {self.folder.path}: {one_line_error(error)}"
+            )
             for event in (StageStarted(stage), StageFailed(stage, time.monotonic() - started, message)):
                 self.folder.events.append(event)
                 emit(event)
@@ -294,11 +297,6 @@ class StoredSession:
         record = self._manifest.record(stage)
         for relative in record.artifacts if record else ():
             (self.folder.path / relative).unlink(missing_ok=True)
-
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
 def open_run(config: PipelineConfig, run_dir: Path, **options: Any) -> StoredSession:

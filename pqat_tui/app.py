@@ -29,6 +29,7 @@ from engine.events import (
     StageFailed,
     StageFinished,
     StageStarted,
+    one_line_error,
 )
 from engine.protocol import PipelineEngine
 from engine.results import RunResults
@@ -146,7 +147,7 @@ class PqatApp(App[int]):
         try:
             loaded = self.engine_factory(self.config)
         except Exception as error:  # the app must stay up to say what went wrong
-            self.post_message(EngineLoadFailed(_one_line(error)))
+            self.post_message(EngineLoadFailed(one_line_error(error)))
             return
         self.post_message(EngineReady(loaded.engine, dict(loaded.versions), loaded.summary))
 
@@ -308,7 +309,7 @@ class PqatApp(App[int]):
             self.post_message(ReportExportFailed(str(error)))
             return
         except Exception as error:  # a bug in rendering must not take the session's trained models with it
-            self.post_message(ReportExportFailed(f"internal error: {_one_line(error)}"))
+            self.post_message(ReportExportFailed(f"internal error: {one_line_error(error)}"))
             return
         self.post_message(ReportExported(folder, tuple(files)))
 
@@ -386,7 +387,7 @@ class PqatApp(App[int]):
         except Exception as error:  # the protocol says it never raises; if it does, the app still recovers
             for line in traceback.format_exc().splitlines():
                 emit(LogMessage(line, "error", stage))
-            emit(StageFailed(stage, time.monotonic() - started, f"internal error: {_one_line(error)}"))
+            emit(StageFailed(stage, time.monotonic() - started, f"internal error: {one_line_error(error)}"))
 
     @on(EngineEventPosted)
     def _engine_event(self, message: EngineEventPosted) -> None:
@@ -514,8 +515,3 @@ def _stale_stages(engine: PipelineEngine) -> set[Stage]:
 
 def _metrics(metrics: dict[str, float]) -> str:
     return "  ".join(f"{name} {value:.4f}" for name, value in metrics.items())
-
-
-def _one_line(error: BaseException) -> str:
-    text = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {text[0]}" if text else type(error).__name__
