@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -44,9 +44,44 @@ class ModelResult:
     sparsity: tuple[WeightSparsity, ...] = ()
     tflite: TFLiteInfo | None = None
     history: tuple[EpochMetrics, ...] = ()
+    params: int | None = None  # the Keras model's parameters, tfmot's masks and quantizer ranges not counted
+    # Layers with weights that pruning did not make sparse (tfmot refused them, or prunes none of their
+    # weights, as with DepthwiseConv2D); for quantized models, also pruned layers left float, which lose
+    # their zeros when fine-tuned. Their kernels are measured, but not against the sparsity target.
+    layers_left_dense: tuple[str, ...] = ()
+    layers_left_float: tuple[str, ...] = ()  # layers tfmot could not quantize: they stay float32
 
     def kernel_sparsity(self) -> tuple[WeightSparsity, ...]:
-        return tuple(w for w in self.sparsity if "kernel" in w.name)
+        """The kernels pruning aims at: every kernel but those of the layers left dense."""
+        return tuple(w for w in self.sparsity if "kernel" in w.name and not self.left_dense(w.name))
+
+    def left_dense(self, weight: str) -> bool:
+        """Whether `weight` (`layer/kernel`, or a .tflite tensor `layer/kernel (int8)`) is a dense layer's."""
+        return weight_layer(weight) in self.layers_left_dense
+
+    def pruned_tflite_weights(self) -> tuple[WeightSparsity, ...]:
+        """The .tflite weight tensors of the layers pruning made sparse."""
+        if self.tflite is None:
+            return ()
+        return tuple(w for w in self.tflite.weight_sparsity if not self.left_dense(w.name))
+
+
+def weight_layer(weight: str) -> str:
+    """The layer a weight belongs to: `block_1_expand` for `block_1_expand/kernel (int8)`."""
+    return weight.rsplit("/", 1)[0] if "/" in weight else weight
+
+
+@dataclass(frozen=True)
+class LayerSupport:
+    """What tfmot does with one layer of the model, in its own verdict (see engine.layer_support)."""
+
+    name: str
+    type: str  # the Keras class, e.g. DepthwiseConv2D
+    params: int
+    prunable: bool  # tfmot's pruning wrapper has weights of this layer to prune
+    prune_note: str  # what pruning does with it, or why it cannot
+    quantizable: bool  # tfmot's default 8-bit scheme (QAT) quantizes it
+    quantize_note: str  # what quantization does with it (and PQAT's scheme, where it differs), or why not
 
 
 @dataclass(frozen=True)
@@ -70,6 +105,9 @@ class RunResults:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
+    # The model's layers and what tfmot can do with each: known before any training (the user's model
+    # when it loads, the example's once the data's shape is known).
+    layer_support: tuple[LayerSupport, ...] = ()
 
     def with_model(self, name: str, model: ModelResult) -> RunResults:
         return replace(self, models={**self.models, name: model})
@@ -91,6 +129,7 @@ class RunResults:
             "stage_seconds": dict(self.stage_seconds),
             "failures": dict(self.failures),
             "versions": dict(self.versions),
+            "layer_support": _layer_support_json(self.layer_support),
         }
 
     @classmethod
@@ -116,6 +155,7 @@ class RunResults:
             stage_seconds={k: float(v) for k, v in (data.get("stage_seconds") or {}).items()},
             failures=dict(data.get("failures") or {}),
             versions=dict(data.get("versions") or {}),
+            layer_support=_layer_support_from_json(data.get("layer_support")),
         )
 
     def write_json(self, path: Path) -> None:
@@ -159,6 +199,9 @@ def _model_json(m: ModelResult) -> dict[str, Any]:
         "weight_counts": counts,
         "tflite": tflite,
         "history": [{"epoch": e.epoch, **e.metrics} for e in m.history],
+        "params": m.params,
+        "layers_left_dense": list(m.layers_left_dense),
+        "layers_left_float": list(m.layers_left_float),
     }
 
 
@@ -179,6 +222,39 @@ def _model_from_json(d: dict[str, Any]) -> ModelResult:
             EpochMetrics(int(h["epoch"]), {k: float(v) for k, v in h.items() if k != "epoch"})
             for h in d.get("history") or ()
         ),
+        params=_params_from_json(d.get("params")),
+        layers_left_dense=_names_from_json(d.get("layers_left_dense")),
+        layers_left_float=_names_from_json(d.get("layers_left_float")),
+    )
+
+
+# The keys added after schema 1's first files: each optional, so older results still load.
+
+
+def _params_from_json(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _names_from_json(value: Any) -> tuple[str, ...]:
+    return tuple(str(name) for name in value or ())
+
+
+def _layer_support_json(layers: tuple[LayerSupport, ...]) -> list[dict[str, Any]]:
+    return [asdict(layer) for layer in layers]
+
+
+def _layer_support_from_json(value: Any) -> tuple[LayerSupport, ...]:
+    return tuple(
+        LayerSupport(
+            name=str(item["name"]),
+            type=str(item["type"]),
+            params=int(item["params"]),
+            prunable=bool(item["prunable"]),
+            prune_note=str(item.get("prune_note") or ""),
+            quantizable=bool(item["quantizable"]),
+            quantize_note=str(item.get("quantize_note") or ""),
+        )
+        for item in value or ()
     )
 
 
