@@ -13,7 +13,7 @@ from rich.table import Table
 
 from engine.results import RunResults
 from engine.stages import Stage
-from pqat_tui import tables
+from pqat_tui import layer_tables, tables
 from pqat_tui.tables import StageStatus
 
 
@@ -90,6 +90,7 @@ def build_report(results: RunResults, generated_at: datetime | None = None) -> R
                     tables.tflite_table(results),
                 ),
             ),
+            _model(results),
             _sparsity(results),
             _history(results),
             _setup(results),
@@ -124,8 +125,26 @@ def _results(results: RunResults) -> ReportSection:
     )
 
 
+def _model(results: RunResults) -> ReportSection:
+    """The support table: what tfmot could do with each layer (by type first, for a large model)."""
+    support = results.layer_support
+    if not support:
+        return ReportSection("Model", (Paragraph("No support table: the Data stage has not run.", "dim"),))
+    blocks: list[Block] = [Paragraph(layer_tables.support_summary(support).plain)]
+    if len(support) > layer_tables.COMPACT_ROWS:
+        blocks.append(layer_tables.support_types_table(support))
+    blocks.append(layer_tables.support_table(support))
+    return ReportSection("Model", tuple(blocks))
+
+
 def _sparsity(results: RunResults) -> ReportSection:
-    blocks: list[Block] = [tables.sparsity_table(results)]
+    blocks: list[Block] = []
+    models = ("pruned", "qat", "pqat")
+    if len({w.name for m in models if m in results.models for w in results.models[m].sparsity}) > (
+        layer_tables.COMPACT_ROWS
+    ):
+        blocks.append(layer_tables.sparsity_by_type_table(results, models, tables.MODEL_LABELS))
+    blocks.append(tables.sparsity_table(results, models))
     for name in tables.TFLITE_MODELS:
         model = results.models.get(name)
         if model is not None and model.tflite is not None and model.tflite.weight_sparsity:
