@@ -53,6 +53,23 @@ APP_BINDINGS: list[Binding] = [
         tooltip="Edit the config, checked as typed; the stages a change touches turn stale",
         show=False,  # an 80-column footer has no room left: ? help and the palette list it
     ),
+    Binding(
+        "l",
+        "toggle_all_layers",
+        "Layers",
+        id="all_layers",
+        tooltip="Per-layer tables: every layer (in model order), or the largest ones",
+        show=False,
+    ),
+    Binding(
+        "slash",
+        "filter_layers",
+        "Filter",
+        id="filter_layers",
+        key_display="/",
+        tooltip="Filter the per-layer table by layer name (enter keeps the filter, esc clears it)",
+        show=False,
+    ),
     Binding("question_mark", "help", "Help", id="help", key_display="?", tooltip="Keys and stages explained"),
     Binding("q", "request_quit", "Quit", id="quit", tooltip="Quit (asks first while a stage runs)"),
 ]

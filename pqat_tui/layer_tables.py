@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
+from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
@@ -33,6 +34,15 @@ class LayerView:
     name_filter: str = ""
     rows: int = COMPACT_ROWS
     hint: str = ""  # how to see the rows left out, e.g. the app's keys
+    narrow: bool = False  # fewer columns and lighter borders, for a panel 50 columns wide
+
+    def table(self, title: str) -> Table:
+        """An empty table in this view's style."""
+        if self.narrow:
+            return Table(
+                title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False, collapse_padding=True
+            )
+        return Table(title=title, title_justify="left")
 
     def matches(self, name: str) -> bool:
         return self.name_filter.casefold() in name.casefold()
@@ -126,38 +136,44 @@ def _verdict(ok: bool, note: str) -> Text:
 def support_table(support: Sequence[LayerSupport], view: LayerView = FULL) -> Table:
     """Per layer: its type, parameters, and whether tfmot prunes and quantizes it, and why not."""
     rows, hidden = select_rows(support, view, lambda layer: layer.name, lambda layer: layer.params)
-    table = Table(title="What tfmot can do with each layer", title_justify="left")
+    table = view.table("What tfmot can do with each layer")
     table.add_column("layer", overflow="fold")
-    table.add_column("type")
+    if not view.narrow:
+        table.add_column("type")
     table.add_column("params", justify="right", no_wrap=True)
     table.add_column("prune", ratio=1)
     table.add_column("quantize", ratio=1)
     for layer in rows:
+        # Narrow: the type under the name, rather than a column of its own.
+        name = Text.assemble(layer.name, ("\n" + layer.type, "dim")) if view.narrow else Text(layer.name)
         table.add_row(
-            layer.name,
-            layer.type,
+            name,
+            *([] if view.narrow else [layer.type]),
             fmt_count(layer.params),
             _verdict(layer.prunable, layer.prune_note),
             _verdict(layer.quantizable, layer.quantize_note),
         )
     if not rows:
-        table.add_row(Text("no layer matches", style="dim"), "", "", "", "")
+        table.add_row(Text("no layer matches", style="dim"), *[""] * (len(table.columns) - 1))
     table.caption = hidden_rows_caption(hidden, view, "layers")
     return table
 
 
-def support_types_table(support: Sequence[LayerSupport]) -> Table:
+def support_types_table(support: Sequence[LayerSupport], view: LayerView = FULL) -> Table:
     """Totals per layer type, the most parameters first: what a large model is made of."""
-    table = Table(title="Layers by type", title_justify="left")
-    for header in ("type", "layers", "params", "size", "pruned", "quantized"):
-        table.add_column(header, justify="left" if header == "type" else "right", no_wrap=True)
+    table = view.table("Layers by type")
+    headers = ("type", "n", "params", "pruned", "quant") if view.narrow else ("type", "layers", "params")
+    headers += () if view.narrow else ("size", "pruned", "quantized")
+    table.add_column(headers[0], overflow="fold")
+    for header in headers[1:]:
+        table.add_column(header, justify="right", no_wrap=True)
     for kind, layers in _by_type(support, lambda layer: layer.type, lambda layer: layer.params):
         params = sum(layer.params for layer in layers)
         table.add_row(
             kind,
             str(len(layers)),
             fmt_count(params),
-            fmt_size(params * FLOAT32_BYTES),
+            *([] if view.narrow else [fmt_size(params * FLOAT32_BYTES)]),
             _of(sum(layer.prunable for layer in layers), len(layers)) if params else MISSING,
             _of(sum(layer.quantizable for layer in layers), len(layers)),
         )
@@ -213,6 +229,19 @@ def support_overview(support: Sequence[LayerSupport], view: LayerView = LayerVie
     return Group(*parts)
 
 
+def support_panel(support: Sequence[LayerSupport], view: LayerView) -> RenderableType:
+    """The Baseline panel's model section: the summary, the totals per type of a large model, the table."""
+    if not support:
+        return Text(
+            "tfmot checks the model's layers once the data is loaded (its shape sets the model's).", "dim"
+        )
+    parts: list[RenderableType] = [support_summary(support)]
+    if len(support) > view.rows:
+        parts.append(support_types_table(support, view))
+    parts.append(support_table(support, view))
+    return Group(*parts)
+
+
 # --- Sparsity of many weights ------------------------------------------------------------------------
 
 
@@ -222,13 +251,16 @@ def type_of_weight(results: RunResults) -> Callable[[str], str]:
     return lambda weight: types.get(weight_layer(weight), "?")
 
 
-def sparsity_by_type_table(results: RunResults, models: Sequence[str], labels: dict[str, str]) -> Table:
+def sparsity_by_type_table(
+    results: RunResults, models: Sequence[str], labels: dict[str, str], view: LayerView = FULL
+) -> Table:
     """Zeros in the kernels of each layer type, per model: a large model's sparsity at a glance."""
     kind = type_of_weight(results)
-    table = Table(title="Kernel sparsity by layer type", title_justify="left")
-    table.add_column("type", no_wrap=True)
-    table.add_column("kernels", justify="right", no_wrap=True)
-    table.add_column("params", justify="right", no_wrap=True)
+    table = view.table("Kernel sparsity by layer type")
+    table.add_column("type", overflow="fold")
+    table.add_column("n" if view.narrow else "kernels", justify="right", no_wrap=True)
+    if not view.narrow:
+        table.add_column("params", justify="right", no_wrap=True)
     for name in models:
         table.add_column(labels.get(name, name), justify="right", no_wrap=True)
     kernels = _kernels_by_name(results, models)
@@ -237,8 +269,10 @@ def sparsity_by_type_table(results: RunResults, models: Sequence[str], labels: d
         for name in models:
             model = results.models.get(name)
             found = [w for w in model.sparsity if w.name in names] if model else []
-            cells.append(_share(found, dense=bool(model) and all(model.left_dense(w.name) for w in found)))
-        table.add_row(type_name, str(len(names)), fmt_count(sum(kernels[n] for n in names)), *cells)
+            dense = bool(model) and all(model.left_dense(w.name) for w in found)
+            cells.append(_share(found, dense, view.narrow))
+        params = [] if view.narrow else [fmt_count(sum(kernels[n] for n in names))]
+        table.add_row(type_name, str(len(names)), *params, *cells)
     return table
 
 
@@ -252,9 +286,10 @@ def _kernels_by_name(results: RunResults, models: Sequence[str]) -> dict[str, in
     return sizes
 
 
-def _share(weights: Sequence[WeightSparsity], dense: bool) -> Text:
+def _share(weights: Sequence[WeightSparsity], dense: bool, narrow: bool) -> Text:
     total = sum(w.total for w in weights)
     if not total:
-        return Text("—", style="dim")
-    share = sum(w.zeros for w in weights) / total
-    return Text(f"{share:.1%}" + (" dense" if dense else ""), style="dim" if dense else "")
+        return MISSING
+    if dense:
+        return Text("dense" if narrow else f"{sum(w.zeros for w in weights) / total:.1%} dense", style="dim")
+    return Text(f"{sum(w.zeros for w in weights) / total:.1%}")

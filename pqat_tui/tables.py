@@ -26,6 +26,7 @@ from pqat_tui.layer_tables import (
     fmt_size,
     hidden_rows_caption,
     select_rows,
+    sparsity_by_type_table,
 )
 
 MODEL_LABELS = {
@@ -133,10 +134,11 @@ def sparsity_table(
     layers pruning left dense are marked so. `view`: all weights with their zero counts, or (narrower) the
     largest ones and a name filter."""
     target = target_sparsity(results)
-    table = Table(title=f"Per-layer sparsity (target {target:.0%})", title_justify="left")
+    table = view.table(f"Per-layer sparsity (target {target:.0%})")
     table.add_column("weight", overflow="fold")
     table.add_column("params", justify="right", no_wrap=True)
-    table.add_column("size", justify="right", no_wrap=True)
+    if not view.narrow:
+        table.add_column("size", justify="right", no_wrap=True)
     shown = [m for m in models]
     for name in shown:
         table.add_column(MODEL_LABELS.get(name, name), justify="right", no_wrap=True)
@@ -148,12 +150,22 @@ def sparsity_table(
     rows, hidden = select_rows(list(sizes), view, lambda weight: weight, lambda weight: sizes[weight])
     for weight in rows:
         cells = [_sparsity_cell(results.models.get(name), weight, target, view.full) for name in shown]
-        table.add_row(weight, fmt_count(sizes[weight]), fmt_size(sizes[weight] * FLOAT32_BYTES), *cells)
+        size = [] if view.narrow else [fmt_size(sizes[weight] * FLOAT32_BYTES)]
+        table.add_row(weight, fmt_count(sizes[weight]), *size, *cells)
     if not sizes or not rows:
         empty = "no model yet" if not sizes else "no weight matches"
-        table.add_row(Text(empty, style="dim"), MISSING, MISSING, *[MISSING for _ in shown])
+        table.add_row(Text(empty, style="dim"), *[MISSING] * (len(table.columns) - 1))
     table.caption = hidden_rows_caption(hidden, view, "weights")
     return table
+
+
+def sparsity_panel(results: RunResults, view: LayerView) -> Group | Table:
+    """The training panels' sparsity: by layer type first when the model has many weights."""
+    models = ("pruned", "qat", "pqat")
+    table = sparsity_table(results, models, view)
+    if len({w.name for m in models if m in results.models for w in results.models[m].sparsity}) <= view.rows:
+        return table
+    return Group(sparsity_by_type_table(results, models, MODEL_LABELS, view), table)
 
 
 def _sparsity_cell(model: ModelResult | None, weight: str, target: float, counts: bool) -> Text:
@@ -195,7 +207,7 @@ def tflite_table(results: RunResults) -> Table:
 def tflite_weights_table(results: RunResults, name: str, view: LayerView = FULL) -> Table:
     """The weight tensors inside one .tflite file and their zeros (the largest first, when compacted)."""
     model = results.models.get(name)
-    table = Table(title=f"Weights inside {MODEL_LABELS.get(name, name)} .tflite", title_justify="left")
+    table = view.table(f"Weights inside {MODEL_LABELS.get(name, name)} .tflite")
     table.add_column("tensor", overflow="fold")
     table.add_column("size", justify="right", no_wrap=True)
     table.add_column("zeros", justify="right", no_wrap=True)
@@ -207,7 +219,7 @@ def tflite_weights_table(results: RunResults, name: str, view: LayerView = FULL)
         table.add_row(
             w.name,
             fmt_size(w.total * _tensor_bytes(w.name)),
-            f"{w.zeros}/{w.total}",
+            f"{w.zeros:,}/{w.total:,}",
             Text.assemble(fmt_fraction(w.fraction), Text(" dense", style="dim") if dense else ""),
         )
     table.caption = hidden_rows_caption(hidden, view, "tensors")

@@ -26,7 +26,15 @@ from engine.events import (
     StageStarted,
 )
 from engine.protocol import Emit
-from engine.results import DatasetInfo, EpochMetrics, ModelResult, RunResults, TFLiteInfo, WeightSparsity
+from engine.results import (
+    DatasetInfo,
+    EpochMetrics,
+    LayerSupport,
+    ModelResult,
+    RunResults,
+    TFLiteInfo,
+    WeightSparsity,
+)
 from engine.stages import MODEL_OF_STAGE, Stage, downstream_of
 from pqat_tui.engine_loader import EngineFactory, LoadedEngine
 
@@ -62,6 +70,18 @@ def _tflite_weights(conv_zeros: int, dense_zeros: int) -> tuple[WeightSparsity, 
     )
 
 
+# tfmot's verdict on the example model's layers, as the real engine's Data stage records it.
+EXAMPLE_SUPPORT = (
+    LayerSupport("reshape", "Reshape", 0, False, "no weights", True, "int8 in and out, nothing of its own"),
+    LayerSupport("conv2d", "Conv2D", 120, True, "prunes kernel", True, "int8 kernel; PQAT keeps its zeros"),
+    LayerSupport(
+        "max_pooling2d", "MaxPooling2D", 0, False, "no weights", True, "int8 in and out, nothing of its own"
+    ),
+    LayerSupport("flatten", "Flatten", 0, False, "no weights", True, "int8 in and out, nothing of its own"),
+    LayerSupport("dense", "Dense", 20290, True, "prunes kernel", True, "int8 kernel; PQAT keeps its zeros"),
+)
+
+
 def epoch_metrics(stage: Stage, epoch: int, epochs: int) -> dict[str, float]:
     """A plausible learning curve: loss falls and accuracy rises towards the stage's final figure."""
     final_accuracy = {Stage.BASELINE: 0.945, Stage.PRUNE: 0.941, Stage.QAT: 0.943, Stage.PQAT: 0.944}[stage]
@@ -95,7 +115,8 @@ def stage_output(stage: Stage, results: RunResults, history: tuple[EpochMetrics,
     """What a finished stage adds to the results, as the real engine records it."""
     models = results.models
     if stage is Stage.DATA:
-        return replace(results, dataset=sample_dataset(PipelineConfig(data="sample")))
+        dataset = sample_dataset(PipelineConfig(data="sample"))
+        return replace(results, dataset=dataset, layer_support=EXAMPLE_SUPPORT)
     if stage is Stage.BASELINE:
         return results.with_model("baseline", ModelResult(0.945, _weights(0, 0), None, history))
     if stage is Stage.PRUNE:
@@ -142,6 +163,17 @@ def stage_output(stage: Stage, results: RunResults, history: tuple[EpochMetrics,
     )
 
 
+def other_model_output(stage: Stage, results: RunResults, model: RunResults) -> RunResults:
+    """What a finished stage records when it works on `model`'s model: its support table, its models."""
+    if stage is Stage.DATA:
+        return replace(results, layer_support=model.layer_support)
+    names = {Stage.CONVERT: ("qat", "pqat"), Stage.EVALUATE: ("qat", "pqat")}.get(stage)
+    for name in names or (MODEL_OF_STAGE[stage],):
+        history = results.models[name].history if name in results.models else ()
+        results = results.with_model(name, replace(model.models[name], history=history))
+    return results
+
+
 class FakeEngine:
     """Replays a recorded run. `fail` makes stages fail with a message; a stage in `hold` pauses after its
     second batch until `release` is set or it is stopped (so a test can act while it "trains")."""
@@ -152,13 +184,17 @@ class FakeEngine:
         *,
         fail: dict[Stage, str] | None = None,
         hold: Iterable[Stage] = (),
+        model: RunResults | None = None,
     ) -> None:
+        """`model`: another model's results (e.g. tests/large_results.py) that the stages record instead of
+        the example's."""
         self.config = config or PipelineConfig(data="sample").with_overrides(epochs=2, prune_epochs=2)
         self.fail = dict(fail or {})
         self.hold = set(hold)
         self.release = threading.Event()
         self.holding = threading.Event()
         self.calls: list[Stage] = []
+        self.model = model
         self._results = RunResults(config=self.config.to_dict(), versions={"tensorflow": "fake"})
         self._done: set[Stage] = set()
         self.stale: set[Stage] = set()  # as a resumed run folder reports them (StoredSession)
@@ -254,6 +290,8 @@ class FakeEngine:
             )
         with self._lock:
             updated = stage_output(stage, self._results, tuple(history))
+            if self.model is not None:
+                updated = other_model_output(stage, updated, self.model)
             self._results = replace(updated, stage_seconds={**updated.stage_seconds, stage.value: seconds})
             self._done.add(stage)
             results = self._results

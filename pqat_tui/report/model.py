@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
+from rich.console import Group
 from rich.table import Table
 
 from engine.results import RunResults
@@ -139,12 +140,8 @@ def _model(results: RunResults) -> ReportSection:
 
 def _sparsity(results: RunResults) -> ReportSection:
     blocks: list[Block] = []
-    models = ("pruned", "qat", "pqat")
-    if len({w.name for m in models if m in results.models for w in results.models[m].sparsity}) > (
-        layer_tables.COMPACT_ROWS
-    ):
-        blocks.append(layer_tables.sparsity_by_type_table(results, models, tables.MODEL_LABELS))
-    blocks.append(tables.sparsity_table(results, models))
+    sparsity = tables.sparsity_panel(results, layer_tables.FULL)
+    blocks += list(sparsity.renderables) if isinstance(sparsity, Group) else [sparsity]
     for name in tables.TFLITE_MODELS:
         model = results.models.get(name)
         if model is not None and model.tflite is not None and model.tflite.weight_sparsity:
