@@ -7,6 +7,7 @@ was, and a stage that finishes drops the outputs of every stage downstream of it
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import traceback
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from engine.config import PipelineConfig
-from engine.data import DataError, Dataset, load_dataset
+from engine.data import DataError, DataOptions, Dataset, load_dataset
 from engine.events import (
     EngineEvent,
     LogMessage,
@@ -84,6 +85,7 @@ class PipelineSession:
         self._converted: dict[str, ConvertedModel] = {}
         self._ptq: ConvertedModel | None = None
         self._running = threading.Lock()
+        self._strategies_told: set[str] = {"default"}
 
     @property
     def results(self) -> RunResults:
@@ -130,9 +132,12 @@ class PipelineSession:
         try:
             if stop.is_set():
                 raise _Stopped
-            if stage is not Stage.DATA:
+            if stage is not Stage.DATA or self.config.strategy != "default":
+                # A multi-worker strategy must exist before any TensorFlow operation runs (a folder's
+                # Data stage decodes images): it is made with TensorFlow, before the first stage.
                 self._ensure_tensorflow(stage, emit)
-            outputs = self._compute(stage, emit, stop)
+            with self._strategy_scope(stage):
+                outputs = self._compute(stage, emit, stop)
             if stop.is_set():
                 # Stopped after the last batch (during evaluation, say): the output is dropped all the same,
                 # so that a set stop event always ends in StageCancelled.
@@ -157,6 +162,19 @@ class PipelineSession:
         versions = load_tensorflow()
         if versions != self._results.versions:
             self._results = replace(self._results, versions=versions)
+        if self.config.strategy not in self._strategies_told:
+            from engine.distribution import describe
+
+            self._strategies_told.add(self.config.strategy)
+            emit(LogMessage(describe(self.config.strategy), stage=stage))
+
+    def _strategy_scope(self, stage: Stage) -> contextlib.AbstractContextManager[Any]:
+        """The training stages build, wrap and compile their models in the distribution strategy's scope."""
+        if stage not in (Stage.BASELINE, Stage.PRUNE, Stage.QAT, Stage.PQAT):
+            return contextlib.nullcontext()
+        from engine.distribution import training_strategy
+
+        return training_strategy(self.config.strategy).scope()
 
     def _fail(self, stage: Stage, error: str, seconds: float, emit: Emit) -> None:
         self._results = replace(self._results, failures={**self._results.failures, stage.value: error})
@@ -175,12 +193,20 @@ class PipelineSession:
 
     def _compute(self, stage: Stage, emit: Emit, stop: threading.Event) -> _Outputs:
         if stage is Stage.DATA:
-            dataset = load_dataset(self.config.data)
+            dataset = load_dataset(self.config.data, DataOptions.from_config(self.config))
             if dataset.info.note:
                 emit(LogMessage(dataset.info.note, level="warning", stage=stage))
             info = dataset.info
-            emit(LogMessage(f"{info.train:,} training and {info.test:,} test images", stage=stage))
-            return _Outputs(dataset=dataset, layer_support=self._example_support(stage, emit))
+            height, width, channels = dataset.image_shape
+            streamed = "" if dataset.train.images is not None else " (streamed from disk: too large to cache)"
+            emit(
+                LogMessage(
+                    f"{info.train:,} training and {info.test:,} test images, {height}x{width}x{channels}, "
+                    f"{dataset.num_classes} classes{streamed}",
+                    stage=stage,
+                )
+            )
+            return _Outputs(dataset=dataset, layer_support=self._example_support(dataset, stage, emit))
 
         from engine import conversion, training
 
@@ -232,14 +258,15 @@ class PipelineSession:
         pruned = self._results.models.get("pruned")
         return pruned.layers_left_dense if pruned else ()
 
-    def _example_support(self, stage: Stage, emit: Emit) -> tuple[LayerSupport, ...] | None:
-        """tfmot's verdict on each layer of the example model, shown before the baseline trains."""
+    def _example_support(self, dataset: Dataset, stage: Stage, emit: Emit) -> tuple[LayerSupport, ...] | None:
+        """tfmot's verdict on each layer of the model built for this data, shown before training."""
         if self._baseline_model is not None:
             return None  # the user's: found when it loaded
         self._ensure_tensorflow(stage, emit)
         from engine import layer_support, training
 
-        return layer_support.inspect_model(training.build_model()).layers
+        model = training.build_model(dataset.image_shape, dataset.num_classes)
+        return layer_support.inspect_model(model).layers
 
     def _with_tflite(self, converted: dict[str, ConvertedModel]) -> dict[str, ModelResult]:
         return {

@@ -92,9 +92,22 @@ class DatasetInfo:
     class_counts: tuple[int, ...] = ()  # training images per class
     note: str | None = None  # e.g. why the sample stands in for MNIST
     loaded_from: str | None = None  # the file actually read, when there is one
-    # A few training digits for the Data panel: raw 28x28 uint8 pixels (784 bytes each) and their labels.
+    # A few training images for the Data panel: uint8 pixels shaped `preview_shape` (H, W, C; at most 28 a
+    # side, grey or RGB) and their labels. Results older than preview_shape hold 28x28 grey digits.
     preview_images: tuple[bytes, ...] = ()
     preview_labels: tuple[int, ...] = ()
+    image_shape: tuple[int, ...] = ()  # one image as the model sees it: (height, width, channels)
+    classes: tuple[str, ...] = ()  # the class names, by label
+    preview_shape: tuple[int, ...] = ()
+
+    def class_name(self, label: int) -> str:
+        return self.classes[label] if 0 <= label < len(self.classes) else str(label)
+
+    def preview_dims(self) -> tuple[int, int, int]:
+        """(H, W, C) of the previews; 28x28 grey for results that predate preview_shape."""
+        if len(self.preview_shape) == 3:
+            return (int(self.preview_shape[0]), int(self.preview_shape[1]), int(self.preview_shape[2]))
+        return (28, 28, 1)
 
 
 @dataclass(frozen=True)
@@ -150,6 +163,9 @@ class RunResults:
                 loaded_from=ds.get("loaded_from"),
                 preview_images=tuple(base64.b64decode(p) for p in ds.get("preview_images") or ()),
                 preview_labels=tuple(int(label) for label in ds.get("preview_labels") or ()),
+                image_shape=_int_list(ds, "image_shape"),
+                classes=_str_list(ds, "classes"),
+                preview_shape=_int_list(ds, "preview_shape"),
             ),
             models={name: _model_from_json(m) for name, m in (data.get("models") or {}).items()},
             stage_seconds={k: float(v) for k, v in (data.get("stage_seconds") or {}).items()},
@@ -270,4 +286,27 @@ def _dataset_json(ds: DatasetInfo | None) -> dict[str, Any] | None:
         "loaded_from": ds.loaded_from,
         "preview_images": [base64.b64encode(p).decode("ascii") for p in ds.preview_images],
         "preview_labels": list(ds.preview_labels),
+        "image_shape": list(ds.image_shape),
+        "classes": list(ds.classes),
+        "preview_shape": list(ds.preview_shape),
     }
+
+
+def _int_list(values: dict[str, Any], key: str) -> tuple[int, ...]:
+    """An optional list of non-negative integers (absent in older results: empty)."""
+    raw = values.get(key)
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(type(n) is int and n >= 0 for n in raw):
+        raise ValueError(f"dataset.{key} must be a list of non-negative integers")
+    return tuple(raw)
+
+
+def _str_list(values: dict[str, Any], key: str) -> tuple[str, ...]:
+    """An optional list of strings (absent in older results: empty)."""
+    raw = values.get(key)
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(name, str) for name in raw):
+        raise ValueError(f"dataset.{key} must be a list of strings")
+    return tuple(raw)

@@ -246,6 +246,7 @@ def run_command(config: PipelineConfig, args: argparse.Namespace) -> int:
         except ReportError as error:
             print(f"pqat-tui: error: {error}", file=sys.stderr)
             return EXIT_USAGE
+    from engine.data import DataError
     from engine.run_store import RunStoreError
     from engine.stored_session import open_run
     from engine.user_model import UserModelError, load_model_choice
@@ -256,10 +257,10 @@ def run_command(config: PipelineConfig, args: argparse.Namespace) -> int:
         # then the run folder is locked: another process on the same run is refused, before any work.
         with _native_log() as log_file:
             user_model, train = load_model_choice(
-                getattr(args, "model", None), getattr(args, "no_train", False), Path(args.run_dir)
+                getattr(args, "model", None), getattr(args, "no_train", False), Path(args.run_dir), config
             )
         session = open_run(config, Path(args.run_dir), user_model=user_model, train_baseline=train)
-    except (RunStoreError, UserModelError) as error:
+    except (RunStoreError, UserModelError, DataError) as error:
         print(f"pqat-tui: error: {error}", file=sys.stderr)
         return EXIT_USAGE
     shutil.rmtree(log_file.parent, ignore_errors=True)

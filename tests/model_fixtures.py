@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.data import Dataset, load_dataset
+from engine.data import Dataset, Split, load_dataset
 from engine.results import DatasetInfo
 
 
@@ -42,18 +42,20 @@ def mixed_model(softmax: bool = False) -> Any:
 def digits(train: int = 600, test: int = 300, rgb_side: int | None = None) -> Dataset:
     """The first images of the bundled sample; with `rgb_side`, padded to that side and coloured (RGB)."""
     sample = load_dataset("sample")
-    x_train, x_test = sample.x_train[:train], sample.x_test[:test]
+    x_train, x_test = sample.train.images[:train], sample.test.images[:test]
     if rgb_side is not None:
         x_train, x_test = _rgb(x_train, rgb_side), _rgb(x_test, rgb_side)
-    info = DatasetInfo("sample", train, test, tuple(np.bincount(sample.y_train[:train], minlength=10)))
-    return Dataset(x_train, sample.y_train[:train], x_test, sample.y_test[:test], info)
+    y_train, y_test = sample.train.labels[:train], sample.test.labels[:test]
+    info = DatasetInfo("sample", train, test, tuple(np.bincount(y_train, minlength=10)))
+    return Dataset(
+        Split(y_train, x_train), Split(y_test, x_test), x_train.shape[1:], sample.class_names, info
+    )
 
 
 def _rgb(images: np.ndarray, side: int) -> np.ndarray:
-    """Each digit centred on a `side` x `side` canvas, drawn in a colour of its own."""
-    pad = (side - images.shape[1]) // 2
-    padded = np.pad(
-        images, ((0, 0), (pad, side - images.shape[1] - pad), (pad, side - images.shape[2] - pad))
-    )
-    colours = np.random.default_rng(0).uniform(0.4, 1.0, size=(len(images), 1, 1, 3)).astype(np.float32)
-    return padded[..., np.newaxis] * colours
+    """Each digit (N, 28, 28, 1) centred on a `side` x `side` canvas, drawn in a colour of its own (uint8)."""
+    before = (side - images.shape[1]) // 2
+    after = side - images.shape[1] - before
+    padded = np.pad(images, ((0, 0), (before, after), (before, after), (0, 0)))
+    colours = np.random.default_rng(0).uniform(0.4, 1.0, size=(len(images), 1, 1, 3))
+    return np.rint(padded * colours).astype(np.uint8)

@@ -44,7 +44,7 @@ def _write(path: Path, text: str) -> Path:
 def test_every_config_value_has_a_rule_and_is_in_the_file() -> None:
     config = PipelineConfig()
     keys = setting_keys(config)
-    assert len(keys) == 22
+    assert len(keys) == 26
     parsed = tomllib.loads(config_to_toml(config))
     for key in keys:
         assert rule_for(key) is not None
@@ -176,7 +176,7 @@ INVALID_FILES = [
     ("prune = 3\n", ["prune = 3", "must be a table"]),
     ("[prune]\nsparsity = [0.5]\n", ["prune.sparsity = [0.5]", "not an array"]),
     # unknown keys, at the top and inside a section, with a hint
-    ("sparsity = 0.5\n", ["unknown key 'sparsity'", "allowed: data, seed, baseline"]),
+    ("sparsity = 0.5\n", ["unknown key 'sparsity'", "allowed: data, seed, image_size"]),
     ("[prune]\nsparsty = 0.5\n", ["unknown key 'prune.sparsty'", "did you mean 'prune.sparsity'"]),
     ("[quantize]\nepochs = 1\n", ["unknown key 'quantize'"]),
     ("[ptq]\nepochs = 1\n", ["unknown key 'ptq.epochs'", "allowed: ptq.representative_images"]),

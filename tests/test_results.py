@@ -48,3 +48,23 @@ def test_downstream_and_missing_inputs() -> None:
     assert downstream_of(Stage.PRUNE) == [Stage.QAT, Stage.PQAT, Stage.CONVERT, Stage.EVALUATE, Stage.PTQ]
     assert downstream_of(Stage.EVALUATE) == []
     assert missing_inputs(Stage.CONVERT, [Stage.QAT]) == [Stage.PQAT]
+
+
+def test_dataset_shape_and_class_names_round_trip_and_older_files_still_load() -> None:
+    from dataclasses import replace
+
+    base = _results()
+    assert base.dataset is not None
+    dataset = replace(
+        base.dataset, image_shape=(32, 32, 3), classes=("cat", "dog"), preview_shape=(16, 16, 3)
+    )
+    results = replace(base, dataset=dataset)
+    data = results.to_json()
+    assert data["dataset"]["image_shape"] == [32, 32, 3]
+    assert data["dataset"]["classes"] == ["cat", "dog"]
+    assert RunResults.from_json(data) == results
+    for key in ("image_shape", "classes", "preview_shape"):
+        del data["dataset"][key]
+    older = RunResults.from_json(data).dataset
+    assert older is not None and older.image_shape == () and older.classes == ()
+    assert older.preview_dims() == (28, 28, 1) and older.class_name(7) == "7"
