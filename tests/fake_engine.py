@@ -88,6 +88,9 @@ def sample_dataset(config: PipelineConfig) -> DatasetInfo:
         loaded_from="assets/mnist-sample.npz",
         preview_images=tuple(bytes(image.tobytes()) for image in data["x_train"][:8]),
         preview_labels=tuple(int(label) for label in labels[:8]),
+        image_shape=(28, 28, 1),
+        classes=tuple(str(n) for n in range(10)),
+        preview_shape=(28, 28, 1),
     )
 
 
