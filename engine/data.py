@@ -249,6 +249,8 @@ def describe_source(source: str, options: DataOptions | None = None) -> tuple[tu
         for name in ("x_train", "x_test"):
             _stored_shape(headers[name].shape, name, path)
             _check_image_dtype(headers[name].dtype, name, path)
+            if headers[name].shape[0] == 0:
+                raise DataError(f"{path}: {name} is empty")
         shape = _stored_shape(headers["x_train"].shape, "x_train", path)
         arrays = read_npz(path, ("y_train", "y_test"), (CLASS_NAMES_ARRAY,))
     names = _class_names(arrays, path)
