@@ -10,7 +10,9 @@ SAMPLE = Path(__file__).resolve().parent.parent / "assets" / "mnist-sample.npz"
 CLASS_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 
 
-def coloured_digits(count: int, side: int = 32, offset: int = 0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def coloured_digits(
+    count: int, side: int = 32, offset: int = 0, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """`count` sample digits (from `offset`) as (count, side, side, 3) uint8 RGB images and their labels.
 
     Each digit is scaled to `side` and tinted with a colour drawn per image on a dim background of another
