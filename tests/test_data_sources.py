@@ -342,3 +342,21 @@ def test_a_bad_image_size_flag_is_one_line(capsys: pytest.CaptureFixture[str]) -
         'pqat-tui: error: --image-size "32by32": must be HEIGHTxWIDTH, e.g. "32x32" (each 1 to 4096), '
         'or "" to keep the images\' own size'
     ]
+
+
+def test_the_data_flags_set_their_config_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["config", "--image-size", "32x24", "--rgb", "--test-split", "0.3", "--strategy", "mirrored"]
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    for line in ('image_size = "32x24"', 'color_mode = "rgb"', "test_split = 0.3", 'strategy = "mirrored"'):
+        assert line in printed
+    assert main(["config", "--grayscale"]) == 0
+    assert 'color_mode = "grayscale"' in capsys.readouterr().out
+
+
+def test_multiworker_without_tf_config_is_refused(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert exit_status(["run", "--data", "sample", "--strategy", "multiworker"]) == 2
+    assert capsys.readouterr().err.startswith("pqat-tui: error: strategy multiworker needs TF_CONFIG")
