@@ -63,3 +63,16 @@ def test_colour_data_panel_snapshot(snap_compare) -> None:
 
     app = PqatApp(engine.config, fake_factory(engine))
     assert snap_compare(app, terminal_size=(120, 40), run_before=run_before)
+
+
+def test_reports_and_the_run_summary_show_shape_and_class_names() -> None:
+    from engine.results import RunResults
+    from pqat_tui.report import build_report, render
+    from pqat_tui.tables import run_summary
+
+    results = RunResults(dataset=colour_dataset())
+    for fmt in ("txt", "md", "html"):
+        text = render(build_report(results), fmt)
+        assert "32×32×3 (RGB)" in text and "red:80 green:90 blue:70" in text, fmt
+    summary = _render(run_summary(results), width=120).export_text()
+    assert "image shape" in summary and "32×32×3 (RGB)" in summary and "green:90" in summary

@@ -208,23 +208,13 @@ def test_bad_arrays_are_refused_in_one_line(
 def test_a_gzipped_idx_header_claiming_terabytes_is_refused(tmp_path: Path) -> None:
     import gzip
 
-    folder = tmp_path / "mnist"
-    folder.mkdir()
-    arrays = _arrays()
-    names = {
-        "x_train": "train-images-idx3-ubyte.gz",
-        "y_train": "train-labels-idx1-ubyte.gz",
-        "x_test": "t10k-images-idx3-ubyte.gz",
-        "y_test": "t10k-labels-idx1-ubyte.gz",
-    }
-    for key, name in names.items():
-        array = arrays[key].astype(np.uint8)
-        header = bytes([0, 0, 8, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
-        (folder / name).write_bytes(gzip.compress(header + array.tobytes()))
+    from test_data import _idx_folder
+
+    _idx_folder(tmp_path / "mnist", gz=True)
     bomb = bytes([0, 0, 8, 3]) + (2**31).to_bytes(4, "big") + (4000).to_bytes(4, "big") * 2
-    (folder / names["x_train"]).write_bytes(gzip.compress(bomb))
+    (tmp_path / "mnist" / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(bomb))
     with pytest.raises(DataError, match="train-images-idx3-ubyte.gz: its header declares shape"):
-        load_dataset(str(folder))
+        load_dataset(str(tmp_path / "mnist"))
 
 
 # --- image folders (headers only) -------------------------------------------------------------------------
