@@ -246,6 +246,11 @@ def describe_source(source: str, options: DataOptions | None = None) -> tuple[tu
         shape = _images(arrays["x_train"], "x_train", path).shape[1:]
     else:
         headers = read_npz_headers(path, ARRAY_NAMES, (CLASS_NAMES_ARRAY,))
+        for name in ("x_train", "x_test"):
+            _stored_shape(headers[name].shape, name, path)
+            _check_image_dtype(headers[name].dtype, name, path)
+            if headers[name].shape[0] == 0:
+                raise DataError(f"{path}: {name} is empty")
         shape = _stored_shape(headers["x_train"].shape, "x_train", path)
         arrays = read_npz(path, ("y_train", "y_test"), (CLASS_NAMES_ARRAY,))
     names = _class_names(arrays, path)
@@ -423,8 +428,7 @@ def _images(images: np.ndarray, name: str, path: Path) -> np.ndarray:
     _stored_shape(images.shape, name, path)
     if images.ndim == 3:
         images = images[..., np.newaxis]
-    if images.dtype != np.uint8 and not np.issubdtype(images.dtype, np.floating):
-        raise DataError(f"{path}: {name} has dtype {images.dtype}; expected uint8 or float")
+    _check_image_dtype(images.dtype, name, path)
     if len(images) == 0:
         raise DataError(f"{path}: {name} is empty")
     if images.dtype == np.uint8:
@@ -438,6 +442,11 @@ def _images(images: np.ndarray, name: str, path: Path) -> np.ndarray:
     if high > 255:
         raise DataError(f"{path}: {name} holds pixel values above 255 ({high:g}); expected 0..1 or 0..255")
     return images
+
+
+def _check_image_dtype(dtype: np.dtype, name: str, path: Path) -> None:
+    if dtype != np.uint8 and not np.issubdtype(dtype, np.floating):
+        raise DataError(f"{path}: {name} has dtype {dtype}; expected uint8 or float")
 
 
 def _pixel_divisor(images: np.ndarray) -> float:

@@ -4,7 +4,7 @@
 input: blocks of a 3x3 convolution (ReLU, 'same' padding) and a 2x2 max pooling, 16, 32, 64, 64, 64 filters,
 as many blocks as it takes to bring the longer side down to 8 or less (1 to 5), then Flatten and a Dense layer
 of one logit per class. Every layer is one tfmot prunes and quantizes (Conv2D, MaxPooling2D, Flatten, Dense),
-so all stages run; 32x32x3 images with ten classes give a 25,834-parameter model.
+so all stages run; 32x32x3 images with ten classes give a 25,578-parameter model.
 
 Layers are named explicitly so that their weights keep the same names (`conv2d/kernel`) however many models a
 session builds (Keras would otherwise number them: `conv2d_1`, ...).

@@ -86,9 +86,10 @@ def list_image_folder(root: Path, test_split: float, seed: int) -> FolderImages:
 
 
 def common_size(root: Path, images: tuple[ImageFile, ...]) -> tuple[int, int]:
-    """(height, width) shared by every image; DataError naming two files that differ."""
-    first = images[0]
-    for image in images:
+    """(height, width) shared by every image; DataError naming two files that differ (in name order)."""
+    ordered = sorted(images, key=lambda image: image.path)
+    first = ordered[0]
+    for image in ordered:
         if (image.height, image.width) != (first.height, first.width):
             raise DataError(
                 f"{root}: images differ in size: {first.path} is {first.width}x{first.height}, "

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import weakref
+import zlib
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -33,9 +34,17 @@ _TENSORS: weakref.WeakKeyDictionary[Split, dict[str, tf.Tensor]] = weakref.WeakK
 
 
 def training_batches(
-    data: Dataset, batch_size: int, validation_split: float, model_input: Sequence[int | None]
+    data: Dataset,
+    batch_size: int,
+    validation_split: float,
+    model_input: Sequence[int | None],
+    stream: str = "",
 ) -> tuple[tf.data.Dataset, tf.data.Dataset | None]:
-    """Shuffled training batches and, when `validation_split` > 0, the validation batches."""
+    """Shuffled training batches and, when `validation_split` > 0, the validation batches.
+
+    The order comes from the data's seed and `stream` (a stage's name): each stage draws its own orders, as
+    the example's successive `fit` calls do, and a stage run twice draws the same ones.
+    """
     count = len(data.train)
     split_at = int(math.floor(count * (1.0 - validation_split))) if validation_split > 0 else count
     if split_at == 0 or (validation_split > 0 and split_at == count):
@@ -43,7 +52,8 @@ def training_batches(
             f"validation_split {validation_split:g} of {count} training images leaves "
             f"{'no training' if split_at == 0 else 'no validation'} images"
         )
-    train = _batches(data, data.train, 0, split_at, batch_size, model_input, seed=data.seed)
+    seed = zlib.crc32(f"{data.seed}:{stream}".encode())
+    train = _batches(data, data.train, 0, split_at, batch_size, model_input, seed=seed)
     validation = None
     if split_at < count:
         validation = _batches(data, data.train, split_at, count, batch_size, model_input)

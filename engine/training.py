@@ -153,7 +153,9 @@ def _fit(
     extra_callbacks: tuple[keras.callbacks.Callback, ...] = (),
 ) -> tuple[EpochMetrics, ...]:
     progress = ProgressCallback(stage, emit, stop)
-    train, validation = training_batches(data, config.batch_size, config.validation_split, model_input(model))
+    train, validation = training_batches(
+        data, config.batch_size, config.validation_split, model_input(model), stage.value
+    )
     model.fit(
         train,
         validation_data=validation,

@@ -235,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(config_to_toml(config, header=_config_header(args)), end="")
         return 0
     try:
-        _check_data_source(config)  # a FIFO or /dev/zero is refused here, before a run folder exists
+        _check_data_source(config)  # before a run folder exists
         args.run_dir = str(run_dir_from_args(args) or new_run_dir(DEFAULT_RUNS_ROOT))
         if getattr(args, "model", None):
             args.model = str(check_model_file(args.model))  # a non-model file stops here, before any work
@@ -254,11 +254,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _check_data_source(config: PipelineConfig) -> None:
-    """A data path that is not a regular file or folder, and multiworker without TF_CONFIG: usage errors."""
-    from engine.data import DataError, check_source_path
+    """Data that cannot load, read cheaply (its headers and labels, no TensorFlow: a FIFO or /dev/zero is
+    refused before anything opens it), and multiworker without TF_CONFIG: usage errors, before any work."""
+    from engine.data import DataError, DataOptions, describe_source
 
     try:
-        check_source_path(config.data)
+        describe_source(config.data, DataOptions.from_config(config))
     except DataError as error:
         _usage_error(str(error))
     if config.strategy == "multiworker" and not os.environ.get("TF_CONFIG"):

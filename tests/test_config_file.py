@@ -165,6 +165,13 @@ INVALID_FILES = [
     ("[ptq]\nrepresentative_images = 0\n", ["ptq.representative_images = 0", "integer >= 1"]),
     ("seed = -1\n", ["seed = -1", "[0, 4294967295]"]),
     ('data = ""\n', ['data = ""', "non-empty string"]),
+    ('image_size = "32"\n', ['image_size = "32"', 'HEIGHTxWIDTH, e.g. "32x32"']),
+    ('image_size = "0x32"\n', ['image_size = "0x32"', "each 1 to 4096"]),
+    ("image_size = 32\n", ["image_size = 32", "not an integer"]),
+    ('color_mode = "sepia"\n', ['color_mode = "sepia"', "one of auto, grayscale, rgb"]),
+    ("test_split = 0.0\n", ["test_split = 0.0", "(0, 1)"]),
+    ("test_split = 1\n", ["test_split = 1", "(0, 1)"]),
+    ('strategy = "tpu"\n', ['strategy = "tpu"', "one of default, mirrored, multiworker"]),
     # wrong types, bool-for-int and float-for-int included
     ("[baseline]\nepochs = true\n", ["baseline.epochs = true", "integer >= 1", "not a boolean"]),
     ("[baseline]\nepochs = 2.5\n", ["baseline.epochs = 2.5", "integer >= 1", "not a float"]),

@@ -223,7 +223,7 @@ def _bad_inputs(tmp_path: Path) -> list[tuple[str, str]]:
             "y_test has dtype <U1; expected integer labels from 0",
         ),
         (
-            str(_npz(tmp_path, "count.npz", y_train=np.zeros(19, np.uint8))),
+            str(_npz(tmp_path, "count.npz", y_train=np.arange(19, dtype=np.uint8) % 10)),
             "x_train has 20 images but y_train has 19 labels",
         ),
         (
