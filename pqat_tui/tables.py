@@ -340,7 +340,9 @@ def conclusions(results: RunResults) -> list[str]:
         )
         inside = tflite_weight_sparsity(pqat)
         if inside is not None:
-            lines.append(f"The PQAT .tflite file keeps {inside:.1%} zeros in its weights.")
+            dense = len(pqat.layers_left_dense)
+            where = f"the weights of its pruned layers ({dense} left dense)" if dense else "its weights"
+            lines.append(f"The PQAT .tflite file keeps {inside:.1%} zeros in {where}.")
     ptq = models.get("ptq")
     pqat_acc = pqat.tflite.accuracy if pqat and pqat.tflite else None
     ptq_acc = ptq.tflite.accuracy if ptq and ptq.tflite else None
