@@ -315,7 +315,7 @@ def _quantized_how(layer: keras.layers.Layer, quantized: keras.Model) -> str:
         return "int8 " + ", ".join(weights)
     if config.get_activations_and_quantizers(layer) or config.get_output_quantizers(layer):
         return "int8 output"
-    return "int8 in and out, nothing of its own"
+    return "passes int8 values through"
 
 
 def _quantized_weights(layer: keras.layers.Layer, config: Any) -> list[str]:

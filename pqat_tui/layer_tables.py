@@ -123,11 +123,10 @@ def support_summary(support: Sequence[LayerSupport]) -> Text:
     )
 
 
-NO_WEIGHTS = "no weights"
-
-
-def _verdict(ok: bool, note: str) -> Text:
-    if note == NO_WEIGHTS:
+def _verdict(ok: bool, note: str, lacking: bool) -> Text:
+    """`yes` and what tfmot does; `no` and why, where the layer loses something; else a dash (no weights,
+    or none that pruning aims at)."""
+    if not ok and not lacking:
         return Text(f"— {note}", style="dim")
     mark = Text("yes", style="green") if ok else Text("no", style="yellow")
     return Text.assemble(mark, " ", (note, "dim")) if note else mark
@@ -150,8 +149,8 @@ def support_table(support: Sequence[LayerSupport], view: LayerView = FULL) -> Ta
             name,
             *([] if view.narrow else [layer.type]),
             fmt_count(layer.params),
-            _verdict(layer.prunable, layer.prune_note),
-            _verdict(layer.quantizable, layer.quantize_note),
+            _verdict(layer.prunable, layer.prune_note, leaves_dense(layer)),
+            _verdict(layer.quantizable, layer.quantize_note, lacking=True),
         )
     if not rows:
         table.add_row(Text("no layer matches", style="dim"), *[""] * (len(table.columns) - 1))

@@ -72,12 +72,10 @@ def _tflite_weights(conv_zeros: int, dense_zeros: int) -> tuple[WeightSparsity, 
 
 # tfmot's verdict on the example model's layers, as the real engine's Data stage records it.
 EXAMPLE_SUPPORT = (
-    LayerSupport("reshape", "Reshape", 0, False, "no weights", True, "int8 in and out, nothing of its own"),
+    LayerSupport("reshape", "Reshape", 0, False, "no weights", True, "passes int8 values through"),
     LayerSupport("conv2d", "Conv2D", 120, True, "prunes kernel", True, "int8 kernel; PQAT keeps its zeros"),
-    LayerSupport(
-        "max_pooling2d", "MaxPooling2D", 0, False, "no weights", True, "int8 in and out, nothing of its own"
-    ),
-    LayerSupport("flatten", "Flatten", 0, False, "no weights", True, "int8 in and out, nothing of its own"),
+    LayerSupport("max_pooling2d", "MaxPooling2D", 0, False, "no weights", True, "passes int8 values through"),
+    LayerSupport("flatten", "Flatten", 0, False, "no weights", True, "passes int8 values through"),
     LayerSupport("dense", "Dense", 20290, True, "prunes kernel", True, "int8 kernel; PQAT keeps its zeros"),
 )
 
