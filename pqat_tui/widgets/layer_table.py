@@ -97,10 +97,11 @@ class LayerTable(Vertical):
         self.query_one(".layer-table-body", Static).update(self.shown)
 
     def _fitting(self, table_of: Render) -> RenderableType:
-        """The table as it is where it fits the panel's width, else its narrow form."""
+        """The table as it is where it fits the panel's width (wrapping its notes, never cutting a word or a
+        number), else its narrow form."""
         wide = table_of(self.view)
         width = self.content_region.width
         unbounded = self.app.console.options.update_width(10_000)
-        if not width or Measurement.get(self.app.console, unbounded, wide).maximum <= width:
+        if not width or Measurement.get(self.app.console, unbounded, wide).minimum <= width:
             return wide
         return table_of(replace(self.view, narrow=True))
