@@ -22,7 +22,7 @@ import os
 import re
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -116,7 +116,7 @@ class Dataset:
     info: DatasetInfo
     resize: bool = False  # files are resized to image_shape as they are decoded
     seed: int = 0  # shuffles the training batches
-    options: DataOptions = field(default_factory=DataOptions)
+    test_from: str = ""  # where the test split came from, when it was not given as arrays
 
     @property
     def num_classes(self) -> int:
@@ -406,7 +406,6 @@ def _from_arrays(
         class_names=names,
         info=info,
         seed=options.seed,
-        options=options,
     )
 
 
@@ -678,7 +677,7 @@ def _from_folder(source: str, root: Path, options: DataOptions) -> Dataset:
         info=info,
         resize=resize,
         seed=options.seed,
-        options=options,
+        test_from=folder.test_from,
     )
 
 

@@ -191,11 +191,12 @@ class PipelineSession:
                 emit(LogMessage(dataset.info.note, level="warning", stage=stage))
             info = dataset.info
             height, width, channels = dataset.image_shape
-            streamed = "" if dataset.train.images is not None else " (streamed from disk: too large to cache)"
+            streamed = "" if dataset.train.images is not None else "; streamed from disk (too large to cache)"
+            test_from = f" ({dataset.test_from})" if dataset.test_from else ""
             emit(
                 LogMessage(
-                    f"{info.train:,} training and {info.test:,} test images, {height}x{width}x{channels}, "
-                    f"{dataset.num_classes} classes{streamed}",
+                    f"{info.train:,} training and {info.test:,} test images{test_from}, "
+                    f"{height}x{width}x{channels}, {dataset.num_classes} classes{streamed}",
                     stage=stage,
                 )
             )
