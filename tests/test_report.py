@@ -236,7 +236,7 @@ def test_report_command_writes_each_format(tmp_path: Path, capsys: pytest.Captur
         ("not json", "not JSON"),
         ('{"schema": 7}', "unsupported results schema 7"),
         ("[1, 2]", "not a pqat-tui results file"),
-        ('{"schema": 1, "dataset": {"train": 3}}', "not a pqat-tui results file"),
+        ('{"schema": 1, "dataset": {"train": 3}}', "results.json: dataset.source: missing"),
     ],
 )
 def test_report_command_rejects_bad_results_with_one_line(
