@@ -295,6 +295,36 @@ class StoredSession:
         the new output makes stale, are deleted only once the manifest no longer names them.
         """
         artifacts: dict[str, str] = {}
+        previous = self._manifest.record(stage)
+        downstream = downstream_of(stage)
+        dropped = [self._manifest.record(later) for later in downstream]
+        try:
+            self._write_artifacts(stage, artifacts)
+            self.folder.write_results(self.session.results)
+            record = StageRecord(
+                DONE,
+                self.fingerprints[stage],
+                started=started_at,
+                finished=utc_now(),
+                seconds=round(seconds, 3),
+                metrics=stage_metrics(stage, self.session.results),
+                artifacts=artifacts,
+            )
+            manifest = self._manifest.without(downstream).with_record(stage, record)
+            self.folder.write_manifest(manifest)
+        except BaseException:
+            if previous is None or previous.status != DONE:
+                for relative in artifacts:  # no record names them: they would only fill the disk
+                    self.folder.remove_artifact(relative)
+            raise
+        self._manifest = manifest
+        self._stale -= {stage, *downstream}
+        for old in dropped:
+            for relative in old.artifacts if old else ():
+                self.folder.remove_artifact(relative)
+
+    def _write_artifacts(self, stage: Stage, artifacts: dict[str, str]) -> None:
+        """Write the stage's model files, adding each to `artifacts` (path -> sha256) once written."""
         paths = stage_artifact_paths(stage)
         if stage in (Stage.CONVERT, Stage.PTQ):
             for name, path in paths.items():
@@ -307,25 +337,6 @@ class StoredSession:
             path = paths[MODEL_OF_STAGE[stage]]
             content = model_bytes(self.session.keras_model(stage), "." + path.rsplit(".", 1)[-1])
             artifacts[path] = self.folder.write_artifact(path, content)
-        self.folder.write_results(self.session.results)
-        downstream = downstream_of(stage)
-        dropped = [self._manifest.record(later) for later in downstream]
-        record = StageRecord(
-            DONE,
-            self.fingerprints[stage],
-            started=started_at,
-            finished=utc_now(),
-            seconds=round(seconds, 3),
-            metrics=stage_metrics(stage, self.session.results),
-            artifacts=artifacts,
-        )
-        manifest = self._manifest.without(downstream).with_record(stage, record)
-        self.folder.write_manifest(manifest)
-        self._manifest = manifest
-        self._stale -= {stage, *downstream}
-        for old in dropped:
-            for relative in old.artifacts if old else ():
-                self.folder.remove_artifact(relative)
 
     def _finish_record(
         self, stage: Stage, status: str, started_at: str, seconds: float, error: str | None = None

@@ -4,7 +4,7 @@ A write that fails raises WriteError, whose message names the file and the cause
 the device", "permission denied", "read-only file system", "input/output error"); the engine turns it into a
 failed stage (engine.pipeline) or a refused command, never into a dead thread. Files are written atomically:
 a temporary file beside the target, flushed to disk, then renamed over it, so a reader (or a kill) never sees
-half a file. Every file is opened for writing by `_open_for_write`, the one place a test simulates a fault.
+half a file. Every file is opened for writing by `open_for_write`, the one place a test simulates a fault.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def writing(path: Path | str) -> Iterator[None]:
         raise write_error(path, error) from error
 
 
-def _open_for_write(path: Path, flags: int) -> int:
+def open_for_write(path: Path, flags: int) -> int:
     """The one place the engine opens a file for writing (tests replace it to simulate a full disk).
 
     Never through a symbolic link: one planted in a shared run folder must not redirect a write elsewhere.
@@ -98,7 +98,7 @@ def write_atomic(path: Path, content: bytes) -> None:
             path.parent.mkdir(parents=True, exist_ok=True)
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()  # left by a killed process with our pid
-            fd = _open_for_write(tmp, os.O_CREAT | os.O_EXCL)
+            fd = open_for_write(tmp, os.O_CREAT | os.O_EXCL)
             try:
                 _write_all(fd, content)
                 os.fsync(fd)
@@ -122,7 +122,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
 def append_line(path: Path, line: bytes) -> None:
     """Append one line with a single O_APPEND write: it lands whole, after everything written before."""
     with writing(path):
-        fd = _open_for_write(Path(path), os.O_CREAT | os.O_APPEND)
+        fd = open_for_write(Path(path), os.O_CREAT | os.O_APPEND)
         try:
             _write_all(fd, line)
         finally:
@@ -136,7 +136,7 @@ def create_exclusive(path: Path, content: bytes) -> None:
     """
     path = Path(path)
     try:
-        fd = _open_for_write(path, os.O_CREAT | os.O_EXCL)
+        fd = open_for_write(path, os.O_CREAT | os.O_EXCL)
     except FileExistsError:
         raise
     except OSError as error:

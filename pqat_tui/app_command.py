@@ -26,7 +26,8 @@ def app_command(
     if not_terminal:
         print(
             f"pqat-tui: error: the interactive app needs a terminal (standard {' and '.join(not_terminal)} "
-            "is not one); use `pqat-tui run` for the headless pipeline",
+            f"{'is not one' if len(not_terminal) == 1 else 'are not'}); use `pqat-tui run` for the headless "
+            "pipeline",
             file=sys.stderr,
         )
         return EXIT_NOT_A_TERMINAL

@@ -209,7 +209,7 @@ def test_failed_write_leaves_the_existing_report_untouched(
         return real_write(folder, name, text)
 
     monkeypatch.setattr(export_module, "_write_temp", disk_fills_up)
-    with pytest.raises(ReportError, match="No space left on device"):
+    with pytest.raises(ReportError, match="no space left on the device"):
         export_report(results, folder)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     monkeypatch.undo()
