@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 from engine.results import RunResults
-from engine.writes import open_for_write, os_error_cause
+from engine import writes
 from pqat_tui.report.model import build_report
 from pqat_tui.report.render import FORMATS
 
@@ -37,7 +37,7 @@ def default_report_dir(now: datetime | None = None) -> Path:
 
 
 def _reason(error: OSError) -> str:
-    return os_error_cause(error)  # in words: "no space left on the device", "read-only file system"...
+    return writes.os_error_cause(error)  # in words: "no space left on the device", "read-only file system"...
 
 
 def _write_temp(folder: Path, name: str, text: str) -> Path:
@@ -45,7 +45,7 @@ def _write_temp(folder: Path, name: str, text: str) -> Path:
     # Opened where the engine opens every file it writes (engine.writes), never through a symbolic link.
     temp = folder / f".{name}.{secrets.token_hex(4)}.tmp"
     try:
-        fd = open_for_write(temp, os.O_CREAT | os.O_EXCL)
+        fd = writes.open_for_write(temp, os.O_CREAT | os.O_EXCL)
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as file:
             file.write(text)
             file.flush()
