@@ -142,8 +142,9 @@ def toml_value(value: Any) -> str:
             return "inf" if value > 0 else "-inf"
         return repr(value)  # always has a '.' or an exponent, as TOML floats must
     if isinstance(value, str):
-        # JSON's escapes (\" \\ \n \uXXXX) are all valid in a TOML basic string.
-        return json.dumps(value, ensure_ascii=False)
+        # JSON's escapes (\" \\ \n \uXXXX) are all valid in a TOML basic string. A name that was not UTF-8
+        # (lone surrogates) is refused by check_setting; its message shows it escaped.
+        return json.dumps(value, ensure_ascii=not _is_text(value))
     if isinstance(value, Mapping):
         return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
     if isinstance(value, (list, tuple)):

@@ -110,8 +110,7 @@ class RunResults:
         document = Node(data)
         if not isinstance(data, dict):
             document.fail("a JSON object (not a pqat-tui results file)")
-        schema = document.optional("schema")
-        found = None if schema is None else schema.integer(minimum=None)
+        found = document.key("schema").integer(minimum=None) if "schema" in data else None
         if found != SCHEMA:
             raise ShapeError(f"unsupported results schema {found!r} (expected {SCHEMA})")
         return cls(

@@ -294,8 +294,7 @@ class Manifest:
         document = Node(data)
         if not isinstance(data, dict):
             document.fail("a JSON object (not a pqat-tui manifest)")
-        schema = document.optional("schema")
-        found = None if schema is None else schema.integer(minimum=None)
+        found = document.key("schema").integer(minimum=None) if "schema" in data else None
         if found != MANIFEST_SCHEMA:
             raise ShapeError(f"unsupported manifest schema {found!r} (expected {MANIFEST_SCHEMA})")
         stages = document.optional("stages")

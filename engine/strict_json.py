@@ -206,12 +206,16 @@ class Node:
             self.fail("true or false")
         return self.value
 
-    def integer(self, minimum: int | None = 0, maximum: int | None = 2**63 - 1) -> int:
+    def integer(self, minimum: int | None = 0, maximum: int | None = None) -> int:
         value = self.value
         if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
             value = int(value)  # 3.0 is the integer 3: JSON does not tell them apart
         if isinstance(value, bool) or not isinstance(value, int):
             self.fail("an integer")
+        if value.bit_length() > 63:  # no count or size of ours is near it; TensorFlow would overflow on it
+            raise ShapeError(
+                f"{self.where}: expected an integer of at most 64 bits, got {value.bit_length()} bits"
+            )
         if minimum is not None and value < minimum or maximum is not None and value > maximum:
             self.fail(_range("an integer", minimum, maximum), out_of_range=True)
         return value

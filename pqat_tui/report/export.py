@@ -13,8 +13,8 @@ import secrets
 from datetime import datetime
 from pathlib import Path
 
-from engine.results import RunResults
 from engine import writes
+from engine.results import RunResults
 from pqat_tui.report.model import build_report
 from pqat_tui.report.render import FORMATS
 
