@@ -647,7 +647,11 @@ class RunFolder:
         if not relative or pure.is_absolute() or ".." in pure.parts or "\\" in relative:
             raise RunStoreError(f"{self.path}: {relative!r} is not a path inside the run folder")
         path = self.path / relative
-        if not path.resolve().is_relative_to(self.path.resolve()):
+        try:
+            leads_out = not path.resolve().is_relative_to(self.path.resolve())
+        except (RuntimeError, OSError):  # a loop of symbolic links
+            raise RunStoreError(f"{path}: a loop of symbolic links") from None
+        if leads_out:
             raise RunStoreError(f"{path}: leads outside the run folder (a symbolic link)")
         return path
 

@@ -32,6 +32,7 @@ CAUSES: dict[int, str] = {
     errno.ENOTDIR: "a part of the path is not a folder",
     errno.ENOENT: "its folder does not exist",
     errno.ELOOP: "it is a symbolic link (refused: a run folder's files are never followed elsewhere)",
+    errno.ENXIO: "it is a named pipe (FIFO) no process reads",
 }
 
 
@@ -73,8 +74,9 @@ def open_for_write(path: Path, flags: int) -> int:
     """The one place the engine opens a file for writing (tests replace it to simulate a full disk).
 
     Never through a symbolic link: one planted in a shared run folder must not redirect a write elsewhere.
+    Never blocking: a FIFO planted where a log is appended to fails (ENXIO) instead of waiting for a reader.
     """
-    return os.open(path, flags | os.O_WRONLY | os.O_NOFOLLOW, 0o644)
+    return os.open(path, flags | os.O_WRONLY | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
 
 
 def _write_all(fd: int, content: bytes) -> None:

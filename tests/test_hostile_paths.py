@@ -186,3 +186,29 @@ def test_a_crafted_model_entry_is_refused_in_one_line(
         folder.write_manifest(manifest.with_record(Stage.DATA, StageRecord("done", "f")))
     assert main(["run", "--resume", str(run)]) == 2
     assert_one_line_error(capsys.readouterr().err, "manifest.json", message)
+
+
+def test_a_loop_of_links_in_a_run_folder_is_a_damaged_file_not_a_crash(finished_run: Path) -> None:
+    model = finished_run / "models" / "pruned.keras"
+    model.unlink()
+    model.symlink_to(model.name)  # points at itself
+    folder = RunFolder(finished_run)
+    with pytest.raises(RunStoreError, match="a loop of symbolic links"):
+        folder.inside("models/pruned.keras")
+    manifest = folder.read_manifest()
+    assert manifest is not None
+    record = manifest.record(Stage.PRUNE)
+    assert record is not None and not folder.artifacts_intact(record)
+
+
+def test_a_damaged_results_file_in_a_run_folder_is_one_line(
+    finished_run: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (finished_run / "results.json").write_text('{"schema": 1, "models": {"qat": {"keras_accuracy": "high"}}}')
+    before = snapshot(finished_run)
+    assert main(["run", "--resume", str(finished_run)]) == 2
+    assert_one_line_error(
+        capsys.readouterr().err,
+        f"{finished_run / 'results.json'}: models.qat.keras_accuracy: expected a number or null, got a",
+    )
+    assert snapshot(finished_run) == before

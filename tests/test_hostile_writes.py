@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -318,3 +319,15 @@ def test_real_pipeline_on_a_real_full_tmpfs_exits_non_zero_naming_the_cause(tmp_
         assert statuses["data"] == statuses["baseline"] == "done" and "failed" in statuses.values()
         _claims_only_whole_files(run)
         json.loads((run / "results.json").read_text())  # whole, never half-written
+
+
+def test_an_event_log_replaced_by_a_fifo_fails_the_stage_instead_of_hanging(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    session = open_run(CONFIG, run)
+    try:
+        os.mkfifo(run / "events.jsonl")  # nobody reads it: a blocking open would wait forever
+        failed = _run(session, Stage.DATA)[-1]
+    finally:
+        session.close()
+    assert isinstance(failed, StageFailed)
+    assert failed.error.endswith("events.jsonl: cannot write: it is a named pipe (FIFO) no process reads")
