@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from engine.config_file import ConfigError, config_from_mapping
 from engine.strict_json import FileContentError, Node, ShapeError, optional_string, read_json_file
+from engine.strict_json import document as strict_document
 from engine.writes import write_json_atomic
 
 SCHEMA = 1
@@ -107,12 +108,7 @@ class RunResults:
         Every key but `schema` may be missing (an older file, or one from a partial run); unknown keys are
         ignored (a newer file). Each key is read by its own small function below.
         """
-        document = Node(data)
-        if not isinstance(data, dict):
-            document.fail("a JSON object (not a pqat-tui results file)")
-        found = document.key("schema").integer(minimum=None) if "schema" in data else None
-        if found != SCHEMA:
-            raise ShapeError(f"unsupported results schema {found!r} (expected {SCHEMA})")
+        document = strict_document(data, "results", SCHEMA)
         return cls(
             config=_config_from_json(document.optional("config")),
             dataset=_dataset_from_json(document.optional("dataset")),

@@ -34,6 +34,7 @@ from engine.events import BatchProgress, EngineEvent, StageFinished
 from engine.results import ResultsFileError, RunResults
 from engine.stages import STAGE_INPUTS, Stage
 from engine.strict_json import FileContentError, Node, ShapeError, read_bounded, read_json_file
+from engine.strict_json import document as strict_document
 from engine.writes import (
     append_line,
     create_exclusive,
@@ -291,12 +292,7 @@ class Manifest:
     @classmethod
     def from_json(cls, data: Any) -> Manifest:
         """A manifest from its parsed JSON, strictly: ShapeError names the first key that is wrong."""
-        document = Node(data)
-        if not isinstance(data, dict):
-            document.fail("a JSON object (not a pqat-tui manifest)")
-        found = document.key("schema").integer(minimum=None) if "schema" in data else None
-        if found != MANIFEST_SCHEMA:
-            raise ShapeError(f"unsupported manifest schema {found!r} (expected {MANIFEST_SCHEMA})")
+        document = strict_document(data, "manifest", MANIFEST_SCHEMA)
         stages = document.optional("stages")
         records = {}
         for name, record in stages.entries() if stages is not None else ():

@@ -301,15 +301,8 @@ class StoredSession:
         try:
             self._write_artifacts(stage, artifacts)
             self.folder.write_results(self.session.results)
-            record = StageRecord(
-                DONE,
-                self.fingerprints[stage],
-                started=started_at,
-                finished=utc_now(),
-                seconds=round(seconds, 3),
-                metrics=stage_metrics(stage, self.session.results),
-                artifacts=artifacts,
-            )
+            metrics = stage_metrics(stage, self.session.results)
+            record = self._ended(stage, DONE, started_at, seconds, metrics=metrics, artifacts=artifacts)
             manifest = self._manifest.without(downstream).with_record(stage, record)
             self.folder.write_manifest(manifest)
         except BaseException:
@@ -343,17 +336,23 @@ class StoredSession:
     ) -> None:
         """Record how a stage ended. Best effort: when the disk is what failed, the manifest keeps saying
         the stage was running (which a resume reads as not done), and the listener still hears why."""
-        record = StageRecord(
+        record = self._ended(stage, status, started_at, seconds, error=error)
+        with contextlib.suppress(WriteError):
+            self._write_record(stage, record)
+            self.folder.write_results(self.session.results)
+
+    def _ended(
+        self, stage: Stage, status: str, started_at: str, seconds: float, **details: Any
+    ) -> StageRecord:
+        """The record of a stage that ended now with `status`."""
+        return StageRecord(
             status,
             self.fingerprints[stage],
             started=started_at,
             finished=utc_now(),
             seconds=round(seconds, 3),
-            error=error,
+            **details,
         )
-        with contextlib.suppress(WriteError):
-            self._write_record(stage, record)
-            self.folder.write_results(self.session.results)
 
     def _write_record(self, stage: Stage, record: StageRecord) -> None:
         manifest = self._manifest.with_record(stage, record)

@@ -244,6 +244,17 @@ def _range(kind: str, minimum: float | None, maximum: float | None) -> str:
     return f"{kind} <= {maximum:g}"
 
 
+def document(data: Any, kind: str, schema: int) -> Node:
+    """The top of a parsed file that must be a JSON object carrying `"schema": schema`."""
+    top = Node(data)
+    if not isinstance(data, dict):
+        top.fail(f"a JSON object (not a pqat-tui {kind})")
+    found = top.key("schema").integer(minimum=None) if "schema" in data else None
+    if found != schema:
+        raise ShapeError(f"unsupported {kind} schema {found!r} (expected {schema})")
+    return top
+
+
 def optional_number(node: Node | None, **limits: Any) -> float | None:
     return None if node is None else node.number(**limits)
 
