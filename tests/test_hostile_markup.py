@@ -168,7 +168,7 @@ async def test_the_settings_screen_refuses_a_hostile_value_without_obeying_it() 
 @pytest.mark.slow
 def test_real_run_with_a_bracketed_data_file_name_end_to_end(tmp_path: Path) -> None:
     """The issue's case with TensorFlow: every stage on 300 images, then the summary and the report."""
-    data = _bracketed_copy(tmp_path, images=300)
+    data = _bracketed_copy(tmp_path, images=300).relative_to(tmp_path)  # one table cell wide
     finished = subprocess.run(
         [sys.executable, "-m", "pqat_tui", "run", "--data", str(data), "--epochs", "1", "--prune-epochs", "1",
          "--set", "ptq.representative_images=20", "--report", "report", "--run-dir", "run"],
