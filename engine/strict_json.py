@@ -245,10 +245,10 @@ def _range(kind: str, minimum: float | None, maximum: float | None) -> str:
 
 
 def document(data: Any, kind: str, schema: int) -> Node:
-    """The top of a parsed file that must be a JSON object carrying `"schema": schema`."""
+    """The top of a parsed `kind` file ("results", "manifest"): a JSON object carrying `"schema": schema`."""
     top = Node(data)
     if not isinstance(data, dict):
-        top.fail(f"a JSON object (not a pqat-tui {kind})")
+        top.fail(f"a JSON object (not a pqat-tui {kind} file)")
     found = top.key("schema").integer(minimum=None) if "schema" in data else None
     if found != schema:
         raise ShapeError(f"unsupported {kind} schema {found!r} (expected {schema})")

@@ -38,6 +38,11 @@ def _label(model_name: str) -> str:
     return MODEL_LABELS.get(model_name, model_name)
 
 
+def _title(text: str) -> Text:
+    """A table title holding a user's string: Text, styled as rich styles a str title."""
+    return Text(text, style="table.title")
+
+
 def fmt_accuracy(value: float | None) -> Text:
     return MISSING if value is None else Text(f"{value:.4f}")
 
@@ -182,7 +187,7 @@ def tflite_table(results: RunResults) -> Table:
 def tflite_weights_table(results: RunResults, name: str) -> Table:
     """The weight tensors inside one .tflite file and their zeros."""
     model = results.models.get(name)
-    table = Table(title=Text(f"Weights inside {_label(name)} .tflite"), title_justify="left")
+    table = Table(title=_title(f"Weights inside {_label(name)} .tflite"), title_justify="left")
     table.add_column("tensor")
     table.add_column("zeros", justify="right")
     table.add_column("sparsity", justify="right")
@@ -431,7 +436,7 @@ def config_table(results: RunResults) -> Table:
     title = "Configuration"
     if scalars:
         title += " — " + " · ".join(f"{k}: {_fmt_setting(v)}" for k, v in scalars.items())
-    table = Table(title=Text(title), title_justify="left")
+    table = Table(title=_title(title), title_justify="left")
     table.add_column("stage")
     keys: list[str] = []
     for values in sections.values():
@@ -472,7 +477,7 @@ def history_table(results: RunResults, name: str) -> Table:
     """One model's training, epoch by epoch, with every metric Keras logged."""
     model = results.models.get(name)
     history = model.history if model else ()
-    table = Table(title=Text(f"Training history: {_label(name)}"), title_justify="left")
+    table = Table(title=_title(f"Training history: {_label(name)}"), title_justify="left")
     table.add_column("epoch", justify="right")
     metric_names: list[str] = []
     for epoch in history:

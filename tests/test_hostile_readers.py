@@ -193,7 +193,7 @@ def test_a_results_path_that_is_not_a_small_regular_file_is_refused_at_once(
 @pytest.mark.parametrize(
     ("content", "message"),
     [
-        ("[1]", "expected a JSON object (not a pqat-tui manifest), got an array"),
+        ("[1]", "expected a JSON object (not a pqat-tui manifest file), got an array"),
         ('{"schema": 1, "stages": [1]}', "stages: expected an object or null, got an array"),
         ('{"schema": 1, "stages": {"data": 1}}', "stages.data: expected an object, got an integer"),
         (
