@@ -44,6 +44,7 @@ from engine.events import (
 from engine.protocol import PipelineEngine
 from engine.results import RunResults
 from engine.stages import STAGE_INPUTS, Stage
+from engine.writes import writing
 from pqat_tui.tables import run_summary
 
 EXIT_OK = 0
@@ -189,8 +190,8 @@ class _ProgressView:
     def _log(self, event: LogMessage) -> None:
         if event.level == "error":
             # Tracebacks and failure details: the log file, not the terminal (the failure line says enough).
-            with self.log_file.open("a", encoding="utf-8") as log:
-                log.write(event.text + "\n")
+            with contextlib.suppress(OSError), self.log_file.open("a", encoding="utf-8") as log:
+                log.write(event.text + "\n")  # best effort: a full /tmp must not stop the run
         elif event.level == "warning":
             self.console.print(Text(f"! {event.text}", style="yellow"))
         else:
@@ -270,6 +271,9 @@ def run_command(config: PipelineConfig, args: argparse.Namespace) -> int:
     try:
         console.print(Text(session.summary(), style="dim"))
         status = _run(config, args, session)
+    except WriteError as error:
+        print(f"pqat-tui: error: {error}", file=sys.stderr)
+        status = _RunStatus(EXIT_USAGE, session.results)
     finally:
         session.close()
     if status.code == EXIT_USAGE and new_dir is not None and not status.results.stage_seconds:
@@ -284,7 +288,8 @@ def _native_log() -> Iterator[Path]:
     """TensorFlow's native logging (its import, loading a model) into a file, not onto the terminal."""
     from engine.tf_runtime import redirect_native_stderr
 
-    log_file = Path(tempfile.mkdtemp(prefix="pqat-tui-model-")) / "tensorflow.log"
+    with writing(tempfile.gettempdir()):  # a full /tmp: one line, not a traceback
+        log_file = Path(tempfile.mkdtemp(prefix="pqat-tui-model-")) / "tensorflow.log"
     with redirect_native_stderr(log_file):
         yield log_file
 
@@ -313,7 +318,8 @@ def _run(config: PipelineConfig, args: argparse.Namespace, session: Any) -> _Run
     from engine.tf_runtime import redirect_native_stderr
 
     console = Console(highlight=False)
-    log_dir = Path(tempfile.mkdtemp(prefix="pqat-tui-run-"))
+    with writing(tempfile.gettempdir()):  # a full /tmp: one line (run_command), before any stage
+        log_dir = Path(tempfile.mkdtemp(prefix="pqat-tui-run-"))
     log_file = log_dir / "tensorflow.log"
     events: queue.Queue[EngineEvent] = queue.Queue()
     stop = threading.Event()

@@ -331,3 +331,26 @@ def test_an_event_log_replaced_by_a_fifo_fails_the_stage_instead_of_hanging(tmp_
         session.close()
     assert isinstance(failed, StageFailed)
     assert failed.error.endswith("events.jsonl: cannot write: it is a named pipe (FIFO) no process reads")
+
+
+@pytest.mark.parametrize("prefix", ["pqat-tui-model-", "pqat-tui-run-"])
+def test_a_full_temporary_folder_is_one_line_and_leaves_no_run_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], prefix: str
+) -> None:
+    """TensorFlow's log goes to a temporary folder: a full /tmp stops the command before any stage."""
+    import tempfile
+
+    real = tempfile.mkdtemp
+
+    def mkdtemp(*args: object, **kwargs: object) -> str:
+        if kwargs.get("prefix") == prefix:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp)
+    assert main(["run", "--data", "sample"]) == 2
+    assert_one_line_error(
+        capsys.readouterr().err, f"{tempfile.gettempdir()}: cannot write: no space left on the"
+    )
+    assert not (tmp_path / "runs").exists() or list((tmp_path / "runs").iterdir()) == []
