@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 from engine.config import PipelineConfig, PruneConfig, PTQConfig, TrainConfig
-from engine.config_file import RULES, SECTION_HELP, Rule, _finite
+from engine.config_file import RULES, SECTION_HELP, Rule
 
 # tfmot.clustering.keras.CentroidInitialization, by the lower-case name a config file spells.
 CENTROID_INITS = ("kmeans_plus_plus", "linear", "random", "density_based")
@@ -80,18 +80,9 @@ COLLAB_RULES: dict[str, Rule] = {
         lambda v: bool(v.strip()),
         "which stages run (a built-in recipe or your own)",
     ),
-    "initial_sparsity": Rule(
-        float,
-        "a number in [0, 1)",
-        lambda v: _finite(v) and 0 <= v < 1,
-        "share of zero weights at begin_step (polynomial schedule)",
-    ),
-    "final_sparsity": Rule(
-        float,
-        "a number in [0, 1)",
-        lambda v: _finite(v) and 0 <= v < 1,
-        "share of zero weights from end_step on (polynomial schedule)",
-    ),
+    # The same range as the constant schedule's `sparsity`.
+    "initial_sparsity": replace(RULES["sparsity"], help="share of zero weights at begin_step (polynomial)"),
+    "final_sparsity": replace(RULES["sparsity"], help="share of zero weights from end_step on (polynomial)"),
     "end_step": Rule(
         int,
         "an integer >= 0",
