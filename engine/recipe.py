@@ -53,6 +53,7 @@ A user recipe in TOML (every error is one line naming the key, as engine.config_
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
 from types import MappingProxyType
@@ -67,6 +68,8 @@ DATASET = "dataset"
 MODEL = "model"  # a Keras model (and its entry under results.models)
 TFLITE = "tflite"  # .tflite files of its input models, not yet evaluated
 DEPLOYED = "deployed"  # evaluated .tflite files
+# Stage and model names become file names (models/<name>.keras) and JSON keys: keep them plain.
+NAME_PATTERN = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _KIND_WORDS = {
     DATASET: "the dataset",
     MODEL: "a Keras model",
@@ -386,6 +389,13 @@ def _validate(stages: tuple[StageSpec, ...], source: str) -> dict[str, StageSpec
     model_maker: dict[str, str] = {}
     for spec in stages:
         key = f"{source}.stages.{spec.name}"
+        for name, what in ((spec.name, "stage"), *((m, "model") for m in spec.models)):
+            if not isinstance(name, str) or not NAME_PATTERN.fullmatch(name):
+                raise ConfigError(
+                    f"{source}.stages: {what} name {name!r} must be 1-40 lower-case letters, digits or _ "
+                    "starting with a letter (it names files)",
+                    key,
+                )
         if spec.name in by_name:
             raise ConfigError(f"{key}: two stages are named {spec.name!r}", key)
         technique = _check_technique(spec, key)

@@ -326,6 +326,11 @@ STAGE_FAULTS = [
         "recipe.stages.x.inputs",
     ),
     ("prune", 'recipe.stages.x = "prune": must be a table', "recipe.stages.x"),
+    (
+        {"technique": "prune", "inputs": ["baseline"], "model": "../pruned"},
+        "recipe.stages: model name '../pruned' must be 1-40 lower-case letters, digits or _",
+        "recipe.stages.x",
+    ),
 ]
 
 
@@ -395,6 +400,10 @@ RECIPE_FAULTS = [
     ),
     ({"name": "x", "stages": ["data"]}, 'recipe.stages = ["data"]: must be a table of stages'),
     ({"name": "x", "steps": {}}, "unknown key 'recipe.steps' (did you mean 'recipe.stages'?"),
+    (
+        {"name": "x", "base": "pqat", "stages": {"My Stage": {"technique": "prune", "inputs": ["baseline"]}}},
+        "recipe.stages: stage name 'My Stage' must be 1-40 lower-case letters",
+    ),
 ]
 
 
