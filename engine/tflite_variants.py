@@ -160,13 +160,14 @@ def ptq_variant_stage(
         raise ValueError(f"unknown PTQ mode {mode!r} (allowed: {', '.join(PTQ_MODES)})")
     representative = None
     if mode == "full_integer":
-        content = conversion.ptq_stage(model, data, config, stamped(emit, stage), stop).content
+        converted = conversion.ptq_stage(model, data, config, stamped(emit, stage), stop)
+        content, accuracy = converted.content, converted.info.accuracy
         representative = calibration(data, config, stop)
     else:
         content = conversion.convert_keras(model, float16=mode == "float16")
-    if stop.is_set():
-        raise StageStopped
-    accuracy = tflite_accuracy(content, data.x_test, data.y_test)
+        if stop.is_set():
+            raise StageStopped
+        accuracy = tflite_accuracy(content, data.x_test, data.y_test)
     sparse = None
     if sparse_encoding:
         sparse = conversion.convert_keras(
