@@ -55,7 +55,6 @@ def _prune_2by4() -> PruneScheduleConfig:
 class CollabConfig:
     """The new stages' sections. A stage reads its section, then its recipe's inline overrides."""
 
-    recipe: str = "pqat"
     cluster: ClusterConfig = field(default_factory=lambda: ClusterConfig(epochs=3, learning_rate=1e-5))
     sparse_cluster: ClusterConfig = field(default_factory=lambda: ClusterConfig(epochs=3))
     cqat: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=1, batch_size=128))
@@ -74,12 +73,6 @@ TECHNIQUE_CONFIG: dict[str, type] = {
 }
 
 COLLAB_RULES: dict[str, Rule] = {
-    "recipe": Rule(
-        str,
-        "a recipe name: pqat, collaborative or the name in your [recipe] table",
-        lambda v: bool(v.strip()),
-        "which stages run (a built-in recipe or your own)",
-    ),
     # The same range as the constant schedule's `sparsity`.
     "initial_sparsity": replace(RULES["sparsity"], help="share of zero weights at begin_step (polynomial)"),
     "final_sparsity": replace(RULES["sparsity"], help="share of zero weights from end_step on (polynomial)"),

@@ -27,8 +27,10 @@ How the next wave plumbs it in (nothing here is wired yet):
   their stages in tree order, so stepping with n walks the list top to bottom (a test keeps it so).
 - results.json schema 2: top-level `recipe` = `recipe.to_json()` ({stage: [inputs]}); a reader checks it
   with `graph_from_json`. `recipe.deployed_models()`: the models whose .tflite files the comparison shows.
-- config: top-level `recipe = "pqat" | "collaborative" | <your [recipe] name>` (engine.collab_config), a
-  `--recipe NAME` flag beside it; `[recipe]` in the same TOML file defines a user recipe.
+- config: the `[recipe]` table of the TOML file picks the recipe (`name = "collaborative"`) or defines one
+  (`name` plus `stages`), a `--recipe NAME` flag overrides its name, and `resolve_recipe(name, table)`
+  gives the Recipe. (A top-level `recipe = "..."` key would clash with the table in TOML.) The sections
+  of engine.collab_config merge into PipelineConfig.
 
 A user recipe in TOML (every error is one line naming the key, as engine.config_file's are):
 
