@@ -36,7 +36,11 @@ class ConvertedModel:
 
 
 def convert_keras(
-    model: keras.Model, representative: Callable[[], Iterator[list[np.ndarray]]] | None = None
+    model: keras.Model,
+    representative: Callable[[], Iterator[list[np.ndarray]]] | None = None,
+    *,
+    sparse_encoding: bool = False,
+    float16: bool = False,
 ) -> bytes:
     """TFLiteConverter with Optimize.DEFAULT, as the example converts (plus calibration data for PTQ).
 
@@ -45,6 +49,9 @@ def convert_keras(
     int8 weights, quantization parameters and outputs in a tenth of the time; the serving signature and
     tensor names the SavedModel route adds are then written in, so the file is the same size as the
     example's and `get_signature_runner()` works on it.
+
+    `sparse_encoding` adds Optimize.EXPERIMENTAL_SPARSITY (sparse kernels stored compressed; see
+    engine.tflite_variants); `float16` stores float weights as float16.
     """
     input_name = model.inputs[0].name.split(":")[0]
     spec = tf.TensorSpec(model.inputs[0].shape, model.inputs[0].dtype, name=input_name)
@@ -52,6 +59,10 @@ def convert_keras(
     converter = tf.lite.TFLiteConverter.from_concrete_functions([function], model)
     converter.experimental_lower_to_saved_model = False
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if sparse_encoding:
+        converter.optimizations.append(tf.lite.Optimize.EXPERIMENTAL_SPARSITY)
+    if float16:
+        converter.target_spec.supported_types = [tf.float16]
     if representative is not None:
         converter.representative_dataset = representative
     with warnings.catch_warnings():

@@ -22,7 +22,7 @@ import os
 import re
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -116,11 +116,22 @@ class Dataset:
     info: DatasetInfo
     resize: bool = False  # files are resized to image_shape as they are decoded
     seed: int = 0  # shuffles the training batches
-    options: DataOptions = field(default_factory=DataOptions)
+    test_from: str = ""  # where the test split came from, when it was not given as arrays
 
     @property
     def num_classes(self) -> int:
         return len(self.class_names)
+
+    def subset(self, train: int, test: int) -> Dataset:
+        """The first `train` training and `test` test images (a quick run on part of the data)."""
+        splits = (_first(self.train, train), _first(self.test, test))
+        info = replace(
+            self.info,
+            train=len(splits[0]),
+            test=len(splits[1]),
+            class_counts=tuple(int(n) for n in np.bincount(splits[0].labels, minlength=self.num_classes)),
+        )
+        return replace(self, train=splits[0], test=splits[1], info=info)
 
     # The splits as normalised float32 arrays, (N, H, W) for one channel as the example feeds them. They
     # load every image into memory: tests and small tools use them; the stages stream (engine.input_pipeline).
@@ -169,6 +180,11 @@ def feed_shape(
     if image_shape[2] == 1 and fits(image_shape[:2]):
         return image_shape[:2]
     return None
+
+
+def _first(split: Split, count: int) -> Split:
+    images = None if split.images is None else split.images[:count]
+    return Split(split.labels[:count], images, split.files[:count], split.pixel_divisor)
 
 
 def sample_path() -> Path:
@@ -406,7 +422,6 @@ def _from_arrays(
         class_names=names,
         info=info,
         seed=options.seed,
-        options=options,
     )
 
 
@@ -584,8 +599,6 @@ def _with_previews(info: DatasetInfo, images: np.ndarray, labels: np.ndarray, di
         shape = image.shape
         found_images.append(image.tobytes())
         found_labels.append(label)
-    from dataclasses import replace
-
     return replace(
         info, preview_images=tuple(found_images), preview_labels=tuple(found_labels), preview_shape=shape
     )
@@ -678,7 +691,7 @@ def _from_folder(source: str, root: Path, options: DataOptions) -> Dataset:
         info=info,
         resize=resize,
         seed=options.seed,
-        options=options,
+        test_from=folder.test_from,
     )
 
 

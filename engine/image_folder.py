@@ -81,7 +81,7 @@ def list_image_folder(root: Path, test_split: float, seed: int) -> FolderImages:
         classes = _class_names(root)
         train, ignored = _list_classes(root, classes)
     kept, test = _stratified_split(root, train, len(classes), test_split, seed)
-    carved = f"{test_split:.0%} of each class (seed {seed})"
+    carved = f"{test_split:.0%} of each class, seed {seed}"
     return FolderImages(root, classes, _shuffled(kept, seed), tuple(test), ignored, carved)
 
 

@@ -153,8 +153,10 @@ def _fit(
     extra_callbacks: tuple[keras.callbacks.Callback, ...] = (),
 ) -> tuple[EpochMetrics, ...]:
     progress = ProgressCallback(stage, emit, stop)
+    # Each stage shuffles in its own order; a recipe's stages are named by plain strings.
+    stream = str(getattr(stage, "value", stage))
     train, validation = training_batches(
-        data, config.batch_size, config.validation_split, model_input(model), stage.value
+        data, config.batch_size, config.validation_split, model_input(model), stream
     )
     model.fit(
         train,

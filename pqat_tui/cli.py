@@ -27,7 +27,7 @@ from engine.config_file import (
     unknown_key_error,
     with_setting,
 )
-from engine.run_store import CONFIG_FILE, DEFAULT_RUNS_ROOT, RunStoreError, new_run_dir, resolve_resume_dir
+from engine.run_store import CONFIG_FILE, DEFAULT_RUNS_ROOT, RunFolder, RunStoreError, resolve_resume_dir
 from engine.user_model import UserModelError, check_model_file, saved_model_choice
 
 EXIT_USAGE = 2
@@ -196,7 +196,7 @@ def run_dir_from_args(args: argparse.Namespace) -> Path | None:
     if resume is not None:
         if run_dir and resume and Path(run_dir) != Path(resume):
             raise RunStoreError(f"--run-dir {run_dir} and --resume {resume} name two run folders: give one")
-        return resolve_resume_dir(resume or run_dir or None, DEFAULT_RUNS_ROOT)
+        return resolve_resume_dir(resume or run_dir or None, DEFAULT_RUNS_ROOT, warn=_warning)
     return Path(run_dir) if run_dir else None
 
 
@@ -219,6 +219,10 @@ def _effective_config(args: argparse.Namespace) -> PipelineConfig:
     return config
 
 
+def _warning(message: str) -> None:
+    print(f"pqat-tui: warning: {message}", file=sys.stderr)
+
+
 def _usage_error(message: str) -> NoReturn:
     print(f"pqat-tui: error: {message}", file=sys.stderr)
     raise SystemExit(EXIT_USAGE)
@@ -230,16 +234,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pqat_tui.report_command import report_command
 
         return report_command(args)
+    try:
+        # Resolved once: `--resume` alone names the latest run, and says which folders it passed over.
+        run_dir = run_dir_from_args(args)
+    except RunStoreError as error:
+        _usage_error(str(error))
+    args.run_dir, args.resume = (str(run_dir) if run_dir is not None else None), None
     config = config_from_args(args)
     if args.command == "config":
         print(config_to_toml(config, header=_config_header(args)), end="")
         return 0
+    data_fault = _data_fault(config)  # a FIFO, /dev/zero or data that cannot load: before any work
+    if data_fault:
+        print(f"pqat-tui: error: {data_fault}", file=sys.stderr)
+        return EXIT_USAGE
     try:
-        _check_data_source(config)  # before a run folder exists
-        args.run_dir = str(run_dir_from_args(args) or new_run_dir(DEFAULT_RUNS_ROOT))
+        # run_dir None: a new folder under runs/, created only once every check has passed (a refused
+        # command leaves no run folder behind).
         if getattr(args, "model", None):
             args.model = str(check_model_file(args.model))  # a non-model file stops here, before any work
-        elif getattr(args, "no_train", False) and saved_model_choice(Path(args.run_dir)) is None:
+        elif getattr(args, "no_train", False) and (run_dir is None or saved_model_choice(run_dir) is None):
             raise UserModelError("--no-train needs --model: the example's model has to be trained")
     except (RunStoreError, UserModelError) as error:
         _usage_error(str(error))
@@ -250,22 +264,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pqat_tui.app_command import app_command
 
     model, no_train = getattr(args, "model", None), getattr(args, "no_train", False)
-    return app_command(config, Path(args.run_dir), model=model, no_train=no_train)
+    return app_command(config, run_dir, model=model, no_train=no_train)
 
 
-def _check_data_source(config: PipelineConfig) -> None:
-    """Data that cannot load, read cheaply (its headers and labels, no TensorFlow: a FIFO or /dev/zero is
-    refused before anything opens it), and multiworker without TF_CONFIG: usage errors, before any work."""
+def _data_fault(config: PipelineConfig) -> str | None:
+    """Why the data cannot load, read cheaply (headers and labels, no TensorFlow: a FIFO or /dev/zero is
+    refused before anything opens it), or why multiworker cannot start; None when both are fine."""
     from engine.data import DataError, DataOptions, describe_source
 
     try:
         describe_source(config.data, DataOptions.from_config(config))
     except DataError as error:
-        _usage_error(str(error))
+        return str(error)
     if config.strategy == "multiworker" and not os.environ.get("TF_CONFIG"):
-        _usage_error(
-            "strategy multiworker needs TF_CONFIG: the cluster's workers and this one's task (see the README)"
-        )
+        return "strategy multiworker needs TF_CONFIG: the cluster's workers and this one's task (see README)"
+    return None
 
 
 def _config_path(args: argparse.Namespace) -> Path | None:
@@ -274,7 +287,7 @@ def _config_path(args: argparse.Namespace) -> Path | None:
     if explicit is None and args.command != "report":
         run_dir = run_dir_from_args(args)
         if run_dir is not None and (run_dir / CONFIG_FILE).is_file():
-            return run_dir / CONFIG_FILE
+            return RunFolder(run_dir).inside(CONFIG_FILE)  # never a link out of the run folder
     return find_config_file(explicit)
 
 

@@ -36,7 +36,7 @@ class LayerView:
     hint: str = ""  # how to see the rows left out, e.g. the app's keys
     narrow: bool = False  # fewer columns and lighter borders, for a panel 50 columns wide
 
-    def table(self, title: str) -> Table:
+    def table(self, title: str | Text) -> Table:
         """An empty table in this view's style."""
         if self.narrow:
             return Table(
@@ -147,7 +147,7 @@ def support_table(support: Sequence[LayerSupport], view: LayerView = FULL) -> Ta
         name = Text.assemble(layer.name, ("\n" + layer.type, "dim")) if view.narrow else Text(layer.name)
         table.add_row(
             name,
-            *([] if view.narrow else [layer.type]),
+            *([] if view.narrow else [Text(layer.type)]),
             fmt_count(layer.params),
             _verdict(layer.prunable, layer.prune_note, leaves_dense(layer)),
             _verdict(layer.quantizable, layer.quantize_note, lacking=True),
@@ -169,7 +169,7 @@ def support_types_table(support: Sequence[LayerSupport], view: LayerView = FULL)
     for kind, layers in _by_type(support, lambda layer: layer.type, lambda layer: layer.params):
         params = sum(layer.params for layer in layers)
         table.add_row(
-            kind,
+            Text(kind),
             str(len(layers)),
             fmt_count(params),
             *([] if view.narrow else [fmt_size(params * FLOAT32_BYTES)]),
@@ -202,7 +202,7 @@ def unsupported_table(support: Sequence[LayerSupport], names_shown: int = 3) -> 
     for (kind, why), names in groups.items():
         listed = ", ".join(names[:names_shown])
         more = f", … {len(names) - names_shown} more" if len(names) > names_shown else ""
-        table.add_row(kind, str(len(names)), listed + more, Text(why, style="dim"))
+        table.add_row(Text(kind), str(len(names)), Text(listed + more), Text(why, style="dim"))
     return table
 
 
@@ -261,7 +261,7 @@ def sparsity_by_type_table(
     if not view.narrow:
         table.add_column("params", justify="right", no_wrap=True)
     for name in models:
-        table.add_column(labels.get(name, name), justify="right", no_wrap=True)
+        table.add_column(Text(labels.get(name, name)), justify="right", no_wrap=True)
     kernels = _kernels_by_name(results, models)
     for type_name, names in _by_type(kernels, lambda weight: kind(weight), lambda weight: kernels[weight]):
         cells = []
@@ -271,7 +271,7 @@ def sparsity_by_type_table(
             dense = bool(model) and all(model.left_dense(w.name) for w in found)
             cells.append(_share(found, dense, view.narrow))
         params = [] if view.narrow else [fmt_count(sum(kernels[n] for n in names))]
-        table.add_row(type_name, str(len(names)), *params, *cells)
+        table.add_row(Text(type_name), str(len(names)), *params, *cells)
     return table
 
 

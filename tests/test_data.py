@@ -279,3 +279,12 @@ def test_unreadable_file(tmp_path: Path) -> None:
     path.chmod(0)
     with pytest.raises(DataError, match="data.npz: permission denied"):
         load_dataset(str(path))
+
+
+def test_a_subset_keeps_the_first_images_of_each_split() -> None:
+    data = load_dataset("sample")
+    part = data.subset(600, 300)
+    assert (len(part.train), len(part.test)) == (600, 300) == (part.info.train, part.info.test)
+    assert sum(part.info.class_counts) == 600 and part.image_shape == data.image_shape
+    np.testing.assert_array_equal(part.x_test, data.x_test[:300])
+    np.testing.assert_array_equal(part.y_train, data.y_train[:600])

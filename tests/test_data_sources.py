@@ -13,19 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_data import exit_status
 
 from engine.data import DataError, DataOptions, describe_source, load_dataset
 from engine.run_store import data_digest
 from pqat_tui.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def exit_status(argv: list[str]) -> int:
-    try:
-        return main(argv)
-    except SystemExit as exit:
-        return int(exit.code or 0)
 
 
 def assert_refused(

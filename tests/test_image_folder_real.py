@@ -222,3 +222,49 @@ def _text(static: object) -> str:
     console = Console(width=120, record=True, file=io.StringIO())
     console.print(static.content)  # type: ignore[attr-defined]
     return console.export_text()
+
+
+def test_a_model_is_checked_against_the_datas_shape_and_classes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A user's model must take the data's images and give a logit per class, whatever their shape."""
+    import tf_keras as keras
+    from image_folders import coloured_digits
+
+    from engine.artifacts import model_bytes
+
+    images, labels = coloured_digits(40)
+    data = tmp_path / "rgb.npz"
+    np.savez(data, x_train=images[:30], y_train=labels[:30] % 3, x_test=images[30:], y_test=labels[30:] % 3)
+
+    def saved(name: str, input_shape: tuple[int, ...], classes: int) -> str:
+        model = keras.Sequential(
+            [
+                keras.layers.InputLayer(input_shape=input_shape),
+                keras.layers.Flatten(),
+                keras.layers.Dense(classes),
+            ]
+        )
+        path = tmp_path / name
+        path.write_bytes(model_bytes(model, ".keras"))
+        return str(path)
+
+    cases = [
+        (saved("ten.keras", (32, 32, 3), 10), "the model's output is (None, 10) but the data has 3 classes"),
+        (
+            saved("grey.keras", (32, 32), 3),
+            "the model's input is (None, 32, 32) but the data's images are (32, 32, 3)",
+        ),
+    ]
+    for model, fragment in cases:
+        with contextlib.redirect_stdout(io.StringIO()):
+            assert main(["run", "--data", str(data), "--model", model, "--run-dir", str(tmp_path / "r")]) == 2
+        lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+        assert len(lines) == 1 and fragment in lines[0], lines
+    # --grayscale makes the same data fit the grey model's input.
+    from engine.config import PipelineConfig
+    from engine.user_model import load_model_choice
+
+    config = PipelineConfig(data=str(data), color_mode="grayscale")
+    user, _ = load_model_choice(cases[1][0], False, None, config)
+    assert user is not None and user.model.input_shape == (None, 32, 32)

@@ -195,3 +195,16 @@ def test_run_prints_the_support_table_before_any_stage(
     out = capsys.readouterr().out
     assert out.index("✓ Data") < out.index("151 layers") < out.index("✓ Baseline")
     assert out.count("151 layers") == 1
+
+
+def test_layer_names_are_shown_never_obeyed_as_markup() -> None:
+    """A layer name comes from the user's model file: `[bold]` in it is text, not a style."""
+    odd = LayerSupport("conv[/]x[bold]", "My[red]Layer", 9, False, "left dense: [b]why", False, "left float")
+    results = RunResults(
+        config={"prune": {"sparsity": 0.5}},
+        models={"pruned": ModelResult(sparsity=(WeightSparsity("conv[/]x[bold]/kernel", 1, 9),))},
+        layer_support=(odd,),
+    )
+    drawn = text(support_overview((odd,))) + text(sparsity_table(results, view=LayerView(full=True)))
+    drawn += text(support_overview((odd,) * 20))
+    assert "conv[/]x[bold]" in drawn and "My[red]Layer" in drawn and "left dense: [b]why" in drawn
