@@ -17,7 +17,9 @@ Imported only once TensorFlow is loaded (see engine.tf_runtime).
 
 from __future__ import annotations
 
+import contextlib
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -215,13 +217,32 @@ def _scheme_title(scheme: Any) -> str:
 def inspect_model(model: keras.Model) -> SupportReport:
     """tfmot's verdict on every layer of `model` for pruning, QAT and PQAT, from real attempts on copies.
 
-    The copies are clones without the weights: the verdicts do not depend on them. For a MobileNetV2 this
-    takes about ten seconds, mostly Keras rebuilding the model in quantize_apply.
+    For a MobileNetV2 this takes about ten seconds, mostly Keras rebuilding the model in quantize_apply.
     """
+    with _names_left_as_they_were():
+        return _inspect(model)
 
-    def copy_model(model: keras.Model) -> keras.Model:
-        return keras.models.clone_model(model)
 
+@contextlib.contextmanager
+def _names_left_as_they_were() -> Iterator[None]:
+    """Keras numbers the layers it names (`quantize_layer_3`), and those names reach the .tflite files. The
+    inspection's throwaway models must not shift the numbering, or a run whose Data stage inspected the
+    model would write other bytes than the same run resumed after it."""
+    from tf_keras.src import backend
+
+    uids = backend.get_default_graph_uid_map()
+    saved_uids, saved_observed = dict(uids), set(backend.OBSERVED_NAMES)
+    try:
+        yield
+    finally:
+        uids.clear()
+        uids.update(saved_uids)
+        backend.OBSERVED_NAMES.clear()
+        backend.OBSERVED_NAMES.update(saved_observed)
+
+
+def _inspect(model: keras.Model) -> SupportReport:
+    copy_model = keras.models.clone_model  # without the weights: the verdicts do not depend on them
     unsupported: dict[Stage, str] = {}
     pruning: LayerwisePruning | None = None
     qat: LayerwiseQuantization | None = None
