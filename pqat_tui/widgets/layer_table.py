@@ -16,6 +16,7 @@ from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.timer import Timer
 from textual.widgets import Input, Static
 
 from pqat_tui.layer_tables import LayerView
@@ -23,6 +24,7 @@ from pqat_tui.layer_tables import LayerView
 Render = Callable[[LayerView], RenderableType]
 # How a compacted table tells the user what the keys do.
 APP_HINT = "l lists all, / filters by name"
+FILTER_PAUSE_S = 0.15
 
 
 class LayerFilter(Input):
@@ -55,6 +57,7 @@ class LayerTable(Vertical):
         super().__init__(classes=classes)
         self.view = LayerView(hint=APP_HINT)
         self._table_of: Render | None = None
+        self._typing: Timer | None = None
         self.shown: RenderableType = ""  # what the table draws now
 
     def compose(self) -> ComposeResult:
@@ -79,7 +82,10 @@ class LayerTable(Vertical):
     def _filter_changed(self, event: Input.Changed) -> None:
         event.stop()
         self.view = LayerView(full=self.view.full, name_filter=event.value.strip(), hint=APP_HINT)
-        self._redraw()
+        # Drawn once typing pauses: a full list of 250 weights takes a moment to lay out.
+        if self._typing is not None:
+            self._typing.stop()
+        self._typing = self.set_timer(FILTER_PAUSE_S, self._redraw)
 
     @on(Input.Submitted)
     def _filter_submitted(self, event: Input.Submitted) -> None:
