@@ -1,5 +1,10 @@
 """The TFLite stages: convert QAT and PQAT, evaluate the converted files, and post-training quantization.
 
+Convert also converts the float baseline without optimization: the reference (`models.float`) that the
+deployed files' latency and changed predictions are measured against. Evaluate gives every file its
+accuracy per class, confusion matrix, the test images whose prediction differs from the float reference's,
+and its latency, timed in a fresh process (engine.latency). PTQ does the same for its own file.
+
 Imported only once TensorFlow is loaded (see engine.tf_runtime).
 """
 
@@ -16,16 +21,21 @@ import tf_keras as keras
 from tensorflow.lite.python import schema_py_generated as schema
 from tensorflow.lite.tools import flatbuffer_utils
 
+from engine.classification import Evaluation, array_batches, evaluate
 from engine.config import PTQConfig
 from engine.data import Dataset
 from engine.events import EngineEvent, LogMessage
-from engine.measure import layer_names, tflite_accuracy, tflite_weight_sparsity, zipped_size
+from engine.latency import LatencySettings, format_ms, measure_latency, speed_versus
+from engine.measure import layer_names, tflite_weight_sparsity, zipped_size
 from engine.results import TFLiteInfo
 from engine.stages import Stage
+from engine.tflite_run import TFLitePredictor
 from engine.training import StageStopped
 
 Emit = Callable[[EngineEvent], None]
-_TITLES = {"qat": "QAT", "pqat": "PQAT", "ptq": "PTQ"}
+# The float baseline converted without optimization: what each deployed file is compared with.
+FLOAT = "float"
+_TITLES = {FLOAT: "Float", "qat": "QAT", "pqat": "PQAT", "ptq": "PTQ"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,9 +45,13 @@ class ConvertedModel:
 
 
 def convert_keras(
-    model: keras.Model, representative: Callable[[], Iterator[list[np.ndarray]]] | None = None
+    model: keras.Model,
+    representative: Callable[[], Iterator[list[np.ndarray]]] | None = None,
+    *,
+    optimize: bool = True,
 ) -> bytes:
-    """TFLiteConverter with Optimize.DEFAULT, as the example converts (plus calibration data for PTQ).
+    """TFLiteConverter with Optimize.DEFAULT, as the example converts (plus calibration data for PTQ);
+    with `optimize` false, a plain float conversion (the reference).
 
     `from_keras_model` first exports a SavedModel to a temporary folder and converts that: about two
     seconds a model here. Converting the model's traced function directly gives the same operators,
@@ -50,7 +64,7 @@ def convert_keras(
     function = tf.function(lambda inputs: model(inputs, training=False)).get_concrete_function(spec)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([function], model)
     converter.experimental_lower_to_saved_model = False
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.optimizations = [tf.lite.Optimize.DEFAULT] if optimize else []
     if representative is not None:
         converter.representative_dataset = representative
     with warnings.catch_warnings():
@@ -95,11 +109,12 @@ def describe(content: bytes, name: str, model: keras.Model) -> TFLiteInfo:
 def convert_stage(
     models: dict[str, keras.Model], emit: Emit, stop: threading.Event
 ) -> dict[str, ConvertedModel]:
+    """Each model converted with optimization, but FLOAT (the baseline), which is converted as it is."""
     converted: dict[str, ConvertedModel] = {}
     for name, model in models.items():
         if stop.is_set():
             raise StageStopped
-        content = convert_keras(model)
+        content = convert_keras(model, optimize=name != FLOAT)
         converted[name] = ConvertedModel(content, describe(content, name, model))
         info = converted[name].info
         emit(
@@ -115,23 +130,98 @@ def convert_stage(
 
 
 def evaluate_stage(
-    converted: dict[str, ConvertedModel], data: Dataset, emit: Emit, stop: threading.Event
+    converted: dict[str, ConvertedModel],
+    data: Dataset,
+    emit: Emit,
+    stop: threading.Event,
+    latency: LatencySettings | None = None,
 ) -> dict[str, ConvertedModel]:
-    """The same files with their test accuracy filled in, run batched through the LiteRT interpreter."""
+    """The same files with accuracy (overall and per class), changed predictions and latency filled in.
+
+    The float reference is evaluated first, so that the others can be compared with its predictions and
+    its speed. The stop event is honoured between models and between their evaluation and timing.
+    """
+    names = sorted(converted, key=lambda name: name != FLOAT)
     evaluated: dict[str, ConvertedModel] = {}
-    for name, model in converted.items():
-        if stop.is_set():
-            raise StageStopped
-        accuracy = tflite_accuracy(model.content, data.x_test, data.y_test)
-        evaluated[name] = ConvertedModel(model.content, replace(model.info, accuracy=accuracy))
-        emit(LogMessage(f"{_TITLES.get(name, name)} .tflite: accuracy {accuracy:.4f}", stage=Stage.EVALUATE))
+    baseline: Evaluation | None = None
+    for name in names:
+        model = converted[name]
+        result = evaluate_tflite(model.content, data, stop, baseline.predictions if baseline else None)
+        if name == FLOAT:
+            baseline = result
+        info = _measured(model.info, result, model.content, data, stop, latency)
+        evaluated[name] = ConvertedModel(model.content, info)
+        emit(LogMessage(_summary(name, info, evaluated.get(FLOAT)), stage=Stage.EVALUATE))
     return evaluated
 
 
+def evaluate_tflite(
+    content: bytes, data: Dataset, stop: threading.Event, baseline: np.ndarray | None = None
+) -> Evaluation:
+    """A .tflite file's predictions on the test set, batch by batch; StageStopped when `stop` is set."""
+    if stop.is_set():
+        raise StageStopped
+    evaluation = evaluate(
+        TFLitePredictor(content), array_batches(data.x_test, data.y_test), _num_classes(data), baseline
+    )
+    if stop.is_set():
+        raise StageStopped
+    return evaluation
+
+
+def _num_classes(data: Dataset) -> int:
+    return len(data.info.class_counts)
+
+
+def _measured(
+    info: TFLiteInfo,
+    evaluation: Evaluation,
+    content: bytes,
+    data: Dataset,
+    stop: threading.Event,
+    settings: LatencySettings | None,
+) -> TFLiteInfo:
+    latency = measure_latency(content, data.x_test, stop, settings)
+    if latency is None or stop.is_set():
+        raise StageStopped
+    return replace(
+        info,
+        accuracy=evaluation.accuracy,
+        classes=evaluation.classes,
+        changed=evaluation.changed,
+        latency=latency,
+    )
+
+
+def _summary(name: str, info: TFLiteInfo, reference: ConvertedModel | None) -> str:
+    """One log line: accuracy, latency (and how it compares with float), changed predictions."""
+    parts = [f"{_TITLES.get(name, name)} .tflite: accuracy {info.accuracy:.4f}"]
+    if info.latency is not None:
+        one = info.latency.threads_1.p50_ms
+        text = f"{format_ms(one)} an image at 1 thread"
+        reference_latency = reference.info.latency if reference and name != FLOAT else None
+        if reference_latency is not None:
+            text += f", {speed_versus(one, reference_latency.threads_1.p50_ms)}"
+        all_cores = info.latency.threads_all
+        if all_cores.threads > 1:
+            text += f"; {format_ms(all_cores.p50_ms)} at {all_cores.threads} threads"
+        parts.append(text)
+    if info.changed is not None:
+        parts.append(f"vs float: {info.changed.fixed} fixed, {info.changed.broken} broken")
+    return " · ".join(parts)
+
+
 def ptq_stage(
-    pruned: keras.Model, data: Dataset, config: PTQConfig, emit: Emit, stop: threading.Event
+    pruned: keras.Model,
+    baseline: keras.Model,
+    data: Dataset,
+    config: PTQConfig,
+    emit: Emit,
+    stop: threading.Event,
+    latency: LatencySettings | None = None,
 ) -> ConvertedModel:
-    """Full-integer post-training quantization of the stripped pruned model, calibrated on training images."""
+    """Full-integer post-training quantization of the stripped pruned model, calibrated on training images,
+    then evaluated as Evaluate does (against the float baseline, converted here once more)."""
     calibration = data.x_train[: config.representative_images]
 
     def representative() -> Iterator[list[np.ndarray]]:
@@ -143,13 +233,15 @@ def ptq_stage(
     content = convert_keras(pruned, representative)
     if stop.is_set():
         raise StageStopped
-    accuracy = tflite_accuracy(content, data.x_test, data.y_test)
-    info = replace(describe(content, "ptq", pruned), accuracy=accuracy)
+    reference = evaluate_tflite(convert_keras(baseline, optimize=False), data, stop)
+    evaluation = evaluate_tflite(content, data, stop, reference.predictions)
+    info = _measured(describe(content, "ptq", pruned), evaluation, content, data, stop, latency)
     emit(
         LogMessage(
             f"PTQ .tflite: {info.bytes / 1000:.1f} KB, {info.zipped_bytes / 1000:.1f} KB zipped, "
-            f"accuracy {accuracy:.4f}",
+            f"accuracy {evaluation.accuracy:.4f}",
             stage=Stage.PTQ,
         )
     )
+    emit(LogMessage(_summary("ptq", info, None), stage=Stage.PTQ))
     return ConvertedModel(content, info)

@@ -7,8 +7,6 @@ Imported only once TensorFlow is loaded (see engine.tf_runtime).
 from __future__ import annotations
 
 import io
-import math
-import os
 import zipfile
 from collections.abc import Iterable
 
@@ -17,12 +15,11 @@ import tf_keras as keras
 from ai_edge_litert.interpreter import Interpreter
 
 from engine.results import WeightSparsity
+from engine.tflite_run import TFLITE_BATCH, TFLitePredictor
+from engine.tflite_run import evaluation_threads as evaluation_threads  # where benchmarks look for it
 
 # The TFLite operators that hold a model's weights, and which of their inputs is the weight tensor.
 WEIGHT_OPS = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 1}
-# Largest batch for TFLite evaluation: big enough that per-invoke overhead vanishes, small enough that
-# the activations stay in cache. Batches are made equal in size, so the interpreter is set up once.
-TFLITE_BATCH = 256
 
 
 def weight_name(layer_name: str, variable_name: str) -> str:
@@ -108,40 +105,5 @@ def tflite_accuracy(
     content: bytes, images: np.ndarray, labels: np.ndarray, batch: int = TFLITE_BATCH
 ) -> float:
     """Top-1 accuracy of a .tflite model, fed whole batches (the example invokes it once per image)."""
-    interpreter = Interpreter(model_content=content, num_threads=evaluation_threads())
-    input_details = interpreter.get_input_details()[0]
-    output_index = interpreter.get_output_details()[0]["index"]
-    input_index = input_details["index"]
-    correct = 0
-    allocated = -1
-    batch = math.ceil(len(images) / math.ceil(len(images) / batch))
-    for start in range(0, len(images), batch):
-        chunk = _as_input(images[start : start + batch], input_details)
-        if len(chunk) != allocated:
-            interpreter.resize_tensor_input(input_index, [len(chunk), *chunk.shape[1:]], strict=False)
-            interpreter.allocate_tensors()
-            allocated = len(chunk)
-        interpreter.set_tensor(input_index, chunk)
-        interpreter.invoke()
-        predictions = np.argmax(interpreter.get_tensor(output_index), axis=1)
-        correct += int(np.count_nonzero(predictions == labels[start : start + batch]))
-    return correct / len(images)
-
-
-def evaluation_threads() -> int:
-    """Every CPU this process may use: a batch splits across threads, a single image hardly does."""
-    try:
-        available = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        available = os.cpu_count() or 1
-    return max(1, min(available, 8))
-
-
-def _as_input(images: np.ndarray, details: dict) -> np.ndarray:
-    """Float images as the model's input type: unchanged for float inputs, quantized for int8/uint8 ones."""
-    dtype = details["dtype"]
-    if np.issubdtype(dtype, np.floating):
-        return images.astype(dtype, copy=False)
-    scale, zero_point = details["quantization"]
-    info = np.iinfo(dtype)
-    return np.clip(np.rint(images / scale + zero_point), info.min, info.max).astype(dtype)
+    predictions = TFLitePredictor(content, batch=batch)(images)
+    return int(np.count_nonzero(predictions == labels)) / len(images)

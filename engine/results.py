@@ -8,6 +8,23 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from engine.evaluation_results import (  # noqa: F401 - re-exported with the other result types
+    ChangedImage,
+    ChangedPredictions,
+    ClassAccuracy,
+    Latency,
+    LatencyStats,
+    changed_from_json,
+    changed_images_json,
+    changed_json,
+    classes_from_json,
+    confusion_json,
+    latency_from_json,
+    latency_json,
+    per_class_json,
+    throughput_json,
+)
+
 SCHEMA = 1
 
 
@@ -30,6 +47,10 @@ class TFLiteInfo:
     zipped_bytes: int
     accuracy: float | None = None
     weight_sparsity: tuple[WeightSparsity, ...] = ()
+    # Filled by the Evaluate stage (and PTQ for its own file): see engine.evaluation_results.
+    latency: Latency | None = None
+    classes: ClassAccuracy | None = None
+    changed: ChangedPredictions | None = None
 
 
 @dataclass(frozen=True)
@@ -44,6 +65,7 @@ class ModelResult:
     sparsity: tuple[WeightSparsity, ...] = ()
     tflite: TFLiteInfo | None = None
     history: tuple[EpochMetrics, ...] = ()
+    classes: ClassAccuracy | None = None  # per-class accuracy and confusion of the Keras model
 
     def kernel_sparsity(self) -> tuple[WeightSparsity, ...]:
         return tuple(w for w in self.sparsity if "kernel" in w.name)
@@ -152,6 +174,7 @@ def _model_json(m: ModelResult) -> dict[str, Any]:
             "accuracy": m.tflite.accuracy,
             "weight_sparsity": t_fractions,
             "weight_counts": t_counts,
+            **_evaluation_json(m.tflite),
         }
     return {
         "keras_accuracy": m.keras_accuracy,
@@ -159,7 +182,27 @@ def _model_json(m: ModelResult) -> dict[str, Any]:
         "weight_counts": counts,
         "tflite": tflite,
         "history": [{"epoch": e.epoch, **e.metrics} for e in m.history],
+        **_classes_json(m.classes),
     }
+
+
+def _classes_json(classes: ClassAccuracy | None) -> dict[str, Any]:
+    """`per_class_accuracy` and `confusion`, written only when known (older readers never see nulls)."""
+    if classes is None:
+        return {}
+    return {"per_class_accuracy": per_class_json(classes), "confusion": confusion_json(classes)}
+
+
+def _evaluation_json(t: TFLiteInfo) -> dict[str, Any]:
+    """The Evaluate stage's keys of a .tflite file, those it measured only."""
+    found: dict[str, Any] = {**_classes_json(t.classes)}
+    if t.latency is not None:
+        found["latency_ms"] = latency_json(t.latency)
+        found["throughput_ips"] = throughput_json(t.latency)
+    if t.changed is not None:
+        found["changed_vs_baseline"] = changed_json(t.changed)
+        found["changed_images"] = changed_images_json(t.changed)
+    return found
 
 
 def _model_from_json(d: dict[str, Any]) -> ModelResult:
@@ -174,11 +217,15 @@ def _model_from_json(d: dict[str, Any]) -> ModelResult:
             zipped_bytes=int(t["zipped_bytes"]),
             accuracy=t.get("accuracy"),
             weight_sparsity=_sparsity_from_json(t.get("weight_counts") or {}),
+            latency=latency_from_json(t.get("latency_ms"), t.get("throughput_ips")),
+            classes=classes_from_json(t.get("per_class_accuracy"), t.get("confusion")),
+            changed=changed_from_json(t.get("changed_vs_baseline"), t.get("changed_images")),
         ),
         history=tuple(
             EpochMetrics(int(h["epoch"]), {k: float(v) for k, v in h.items() if k != "epoch"})
             for h in d.get("history") or ()
         ),
+        classes=classes_from_json(d.get("per_class_accuracy"), d.get("confusion")),
     )
 
 

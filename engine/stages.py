@@ -33,16 +33,18 @@ _TITLES = {
 }
 
 # The stages whose outputs a stage reads. QAT starts from the stripped pruned model, as the example does,
-# so that it shows what plain QAT does to the zeros; PTQ quantizes that same stripped model.
+# so that it shows what plain QAT does to the zeros; PTQ quantizes that same stripped model. Convert and
+# PTQ also read the baseline: converted without optimization, it is the float reference they are compared
+# with (its predictions and speed).
 STAGE_INPUTS: dict[Stage, tuple[Stage, ...]] = {
     Stage.DATA: (),
     Stage.BASELINE: (Stage.DATA,),
     Stage.PRUNE: (Stage.BASELINE,),
     Stage.QAT: (Stage.PRUNE,),
     Stage.PQAT: (Stage.PRUNE,),
-    Stage.CONVERT: (Stage.QAT, Stage.PQAT),
+    Stage.CONVERT: (Stage.BASELINE, Stage.QAT, Stage.PQAT),
     Stage.EVALUATE: (Stage.CONVERT,),
-    Stage.PTQ: (Stage.PRUNE,),
+    Stage.PTQ: (Stage.BASELINE, Stage.PRUNE),
 }
 
 # The key under RunResults.models that a training stage writes.

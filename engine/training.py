@@ -19,11 +19,12 @@ import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
+from engine.classification import array_batches, evaluate
 from engine.config import PruneConfig, TrainConfig
 from engine.data import Dataset
 from engine.events import BatchProgress, EngineEvent, EpochEnded, LogMessage
 from engine.measure import keras_weight_sparsity
-from engine.results import EpochMetrics, ModelResult
+from engine.results import ClassAccuracy, EpochMetrics, ModelResult
 from engine.stages import Stage
 
 Emit = Callable[[EngineEvent], None]
@@ -172,8 +173,19 @@ def _trained(
             keras_accuracy=evaluate_accuracy(compiled or model, data),
             sparsity=keras_weight_sparsity(model),
             history=history,
+            classes=keras_class_accuracy(compiled or model, data),
         ),
     )
+
+
+def keras_class_accuracy(model: keras.Model, data: Dataset) -> ClassAccuracy:
+    """Accuracy per class and the confusion matrix of a Keras model on the test set."""
+
+    def predict(images: np.ndarray) -> np.ndarray:
+        return np.argmax(model.predict_on_batch(images), axis=-1)
+
+    batches = array_batches(data.x_test, data.y_test, EVAL_BATCH)
+    return evaluate(predict, batches, len(data.info.class_counts)).classes
 
 
 def baseline_stage(

@@ -69,8 +69,11 @@ def cold(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RunResults]:
 
 
 def _comparable(results: RunResults) -> dict:
-    """Everything a run computes (not how long it took, nor the versions that computed it)."""
+    """Everything a run computes (not how long it took, how fast the files ran, nor the versions)."""
     data = results.to_json()
+    for model in data["models"].values():
+        for timing in ("latency_ms", "throughput_ips"):
+            (model.get("tflite") or {}).pop(timing, None)
     return {"models": data["models"], "dataset": data["dataset"], "config": data["config"]}
 
 
@@ -86,12 +89,16 @@ def test_a_run_folder_holds_config_manifest_models_results_and_events(cold) -> N
         for relative in record.artifacts:
             assert (folder / relative).is_file()
     assert manifest.record(Stage.PRUNE).metrics["kernel_sparsity"] == pytest.approx(0.5, abs=0.01)
-    assert set(manifest.record(Stage.CONVERT).artifacts) == {"models/qat.tflite", "models/pqat.tflite"}
+    assert set(manifest.record(Stage.CONVERT).artifacts) == {
+        "models/float.tflite",
+        "models/qat.tflite",
+        "models/pqat.tflite",
+    }
     assert set(manifest.record(Stage.QAT).artifacts) == {"models/qat.h5"}
     for keras_file in ("baseline.keras", "pruned.keras"):
         assert zipfile.is_zipfile(folder / "models" / keras_file)  # the .keras format, not HDF5 misnamed
     assert _started(folder) == [s.value for s in Stage]
-    assert set(results.models) == {"baseline", "pruned", "qat", "pqat", "ptq"}
+    assert set(results.models) == {"baseline", "pruned", "qat", "pqat", "ptq", "float"}
 
 
 def test_resume_with_unchanged_config_runs_nothing(cold, tmp_path: Path) -> None:
