@@ -324,10 +324,12 @@ class PqatApp(App[int]):
         panels = self.query(EvaluatePanel)
         if self.selected is Step.EVALUATE and panels:
             name = panels.first().shown
-        engine = self.engine
-        read = getattr(engine, "tflite_model", None)
-        if read is None:
-            self.notify("The engine cannot hand out .tflite files yet.", severity="warning")
+        if self.engine is None:
+            self.notify("The engine is still loading: no .tflite file yet.")
+            return
+        read = getattr(self.engine, "tflite_model", None)
+        if read is None:  # an engine that keeps its files to itself
+            self.notify("This engine does not hand out its .tflite files.", severity="warning")
             return
         label = DEPLOYED_LABELS.get(name, name)
         self.push_screen(InspectScreen(f"{label} .tflite", lambda: read(name)))

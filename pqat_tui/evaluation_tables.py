@@ -109,17 +109,12 @@ def latency_of(results: RunResults, name: str) -> Latency | None:
     return model.tflite.latency if model and model.tflite else None
 
 
-def speed_note(results: RunResults, name: str, threads_all: bool = False) -> str:
-    """`1.4x faster than float`, `2.1x slower than float`, `no faster than float (0.97x)`, or ""."""
+def speed_note(results: RunResults, name: str) -> str:
+    """At 1 thread: `1.4x faster than float`, `2.1x slower than float`, `no faster than float (0.97x)`."""
     latency, reference = latency_of(results, name), latency_of(results, "float")
     if name == "float" or latency is None or reference is None:
         return ""
-    stats, base = (
-        (latency.threads_all, reference.threads_all)
-        if threads_all
-        else (latency.threads_1, reference.threads_1)
-    )
-    return speed_versus(stats.p50_ms, base.p50_ms)
+    return speed_versus(latency.threads_1.p50_ms, reference.threads_1.p50_ms)
 
 
 def latency_line(results: RunResults, name: str) -> str | None:
@@ -168,9 +163,11 @@ def latency_table(results: RunResults, *, compact: bool = False) -> Table:
     batch = max((lat.batch for lat in latencies.values() if lat), default=0)
     caption = None
     if runs:
-        caption = f"median of ≥200 invokes (up to {runs:,}), fresh process"
+        caption = "median of ≥200 invokes, fresh process"
         if not compact:
-            caption += f"; img/s: {batch} images an invoke"
+            caption = (
+                f"median of ≥200 invokes (up to {runs:,}), fresh process; img/s: {batch} images an invoke"
+            )
     table = _table("Latency per image (LiteRT, XNNPack)", caption)
     table.add_column("model", no_wrap=True)
     if compact:
@@ -301,7 +298,7 @@ def per_class_table(results: RunResults, columns: Sequence[ModelColumn] = ALL_CO
             if worst.get(column) == label:
                 cell = Text(cell.plain + "▼", style="bold red")
             cells.append(cell)
-        table.add_row(names[label], *cells)
+        table.add_row(Text(names[label]), *cells)
     table.add_section()
     table.add_row(Text("all", style="bold"), *[_overall(c.classes(results)) for c in shown])  # type: ignore[arg-type]
     if reference is not None and worst:
@@ -369,7 +366,7 @@ def confusion_table(results: RunResults, column: ModelColumn) -> Table:
     names = class_names(results, len(classes.confusion))
     table.add_column("", no_wrap=True, style="bold")
     for name in names:
-        table.add_column(name[:4], justify="right", no_wrap=True)
+        table.add_column(Text(name[:4]), justify="right", no_wrap=True)
     for true, row in enumerate(classes.confusion):
         total = sum(row) or 1
         cells = []
@@ -380,7 +377,7 @@ def confusion_table(results: RunResults, column: ModelColumn) -> Table:
                 cells.append(Text(str(count), style=_heat(_DIAGONAL, count / total)))
             else:
                 cells.append(Text(str(count), style=_heat(_OFF_DIAGONAL, count / total * 5)))
-        table.add_row(names[true][:8], *cells)
+        table.add_row(Text(names[true][:8]), *cells)
     return table
 
 
@@ -394,9 +391,7 @@ def changed_of(results: RunResults, name: str) -> ChangedPredictions | None:
 
 def changed_table(results: RunResults) -> Table:
     """How many test predictions each deployed file changed against the float baseline, and which way."""
-    table = _table(
-        "Predictions changed vs the float baseline", "fixed: float was wrong, int8 right; broken: the reverse"
-    )
+    table = _table("Predictions changed vs the float baseline", "fixed: float ✗ int8 ✓; broken: the reverse")
     table.add_column("model", no_wrap=True)
     for header in ("changed", "fixed", "broken", "both wrong"):
         table.add_column(header, justify="right", no_wrap=True)

@@ -56,7 +56,8 @@ def _shape(tensor: TensorInfo) -> str:
     return "[" + ",".join(str(d) for d in tensor.shape) + "]"
 
 
-# Below this width a tensor's name shares its cell with its shape and type, on two lines.
+# A line a tensor when its name keeps this much room; else the name shares its cell with shape and type.
+NAME_ROOM = 28
 WIDE = 120
 MIN_NAME_WIDTH = 12
 
@@ -76,8 +77,45 @@ class TensorTable:
 
 
 def tensor_table(contents: TFLiteContents, width: int = WIDE) -> Table:
-    """The tensors laid out for `width` columns: the name takes what the figures leave."""
-    wide = width >= WIDE
+    """The tensors laid out for `width` columns: a line each where the names keep NAME_ROOM characters,
+    else name over shape and type. The name takes what the figures leave, cut with an ellipsis."""
+    headers, rows = _tensor_rows(contents, wide=True)
+    widths = _column_widths(headers, rows, width)
+    if widths[1] < min(NAME_ROOM, max(_widest_line(row[1]) for row in rows) if rows else 0):
+        headers, rows = _tensor_rows(contents, wide=False)
+        widths = _column_widths(headers, rows, width)
+    table = Table(
+        title=f"Tensors ({len(contents.tensors)})",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1, 0, 0),
+        pad_edge=False,
+        show_edge=False,
+        caption="italic: activations (no data in the file; bytes once allocated)",
+    )
+    for header, column_width in zip(headers, widths, strict=True):
+        table.add_column(
+            header,
+            justify="left" if header[0].isalpha() and header not in ("zeros", "unique", "bytes") else "right",
+            no_wrap=True,
+            overflow="ellipsis",
+            width=column_width,
+        )
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+def _column_widths(headers: list[str], rows: list[list[Text]], width: int) -> list[int]:
+    """Every column as wide as its longest cell but the name, which gets the rest (between two columns: one
+    cell of padding and the blank divider)."""
+    widths = [max([len(h)] + [_widest_line(row[i]) for row in rows]) for i, h in enumerate(headers)]
+    room = width - sum(widths) + widths[1] - 2 * (len(headers) - 1)
+    widths[1] = max(MIN_NAME_WIDTH, min(widths[1], room))
+    return widths
+
+
+def _tensor_rows(contents: TFLiteContents, *, wide: bool) -> tuple[list[str], list[list[Text]]]:
     many_graphs = contents.subgraphs > 1
     headers = ["#", "name", "shape", "dtype"] if wide else ["#", "name / shape dtype"]
     headers += ["quantization", "zeros", "unique", "bytes"]
@@ -102,31 +140,7 @@ def tensor_table(contents: TFLiteContents, width: int = WIDE) -> Table:
             rows.append([index, name, Text(_shape(tensor)), Text(dtype), *figures])
         else:
             rows.append([index, Text.assemble(name, "\n", (f"{_shape(tensor)} {dtype}", "dim")), *figures])
-    table = Table(
-        title=f"Tensors ({len(contents.tensors)})",
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        padding=(0, 1, 0, 0),
-        pad_edge=False,
-        show_edge=False,
-        caption="italic: activations (no data in the file; bytes once allocated)",
-    )
-    # Every column but the name is as wide as its longest cell, and the name gives way, with an ellipsis.
-    # Between two columns: one cell of padding and the (blank) divider.
-    widths = [max([len(h)] + [_widest_line(row[i]) for row in rows]) for i, h in enumerate(headers)]
-    room = width - sum(widths) + widths[1] - 2 * (len(headers) - 1)
-    widths[1] = max(MIN_NAME_WIDTH, min(widths[1], room))
-    for header, column_width in zip(headers, widths, strict=True):
-        table.add_column(
-            header,
-            justify="left" if header[0].isalpha() and header not in ("zeros", "unique", "bytes") else "right",
-            no_wrap=True,
-            overflow="ellipsis",
-            width=column_width,
-        )
-    for row in rows:
-        table.add_row(*row)
-    return table
+    return headers, rows
 
 
 def _widest_line(text: Text) -> int:
@@ -158,13 +172,13 @@ def _io(contents: TFLiteContents, indices: tuple[int, ...]) -> Text:
 
 def summary_table(contents: TFLiteContents) -> Table:
     """The file at a glance: size, inputs and outputs, and how its stored data splits over types."""
-    table = Table(title=contents.name, title_justify="left", show_header=False, box=box.SIMPLE)
+    table = Table(title=Text(contents.name), title_justify="left", show_header=False, box=box.SIMPLE)
     table.add_column("field", style="bold", no_wrap=True)
     table.add_column("value")
     table.add_row("file size", f"{fmt_bytes(contents.file_bytes)} ({contents.file_bytes:,} bytes)")
     table.add_row(
         "schema",
-        f"version {contents.version}" + (f" · {contents.description}" if contents.description else ""),
+        Text(f"version {contents.version}" + (f" · {contents.description}" if contents.description else "")),
     )
     constants = [t for t in contents.tensors if t.constant]
     table.add_row(
@@ -187,7 +201,7 @@ def summary_table(contents: TFLiteContents) -> Table:
     table.add_row("inputs", _io(contents, contents.inputs))
     table.add_row("outputs", _io(contents, contents.outputs))
     if contents.signatures:
-        table.add_row("signatures", ", ".join(contents.signatures))
+        table.add_row("signatures", Text(", ".join(contents.signatures)))
     if contents.problems:
         shown = "\n".join(contents.problems[:3])
         more = len(contents.problems) - 3

@@ -23,7 +23,7 @@ from pqat_tui.evaluation_tables import (
     latency_caption,
     latency_cell,
     latency_conclusions,
-    latency_table,
+    latency_view,
     lost_most_lines,
     per_class_view,
 )
@@ -508,7 +508,7 @@ def run_summary(results: RunResults) -> Group:
         accuracy_table(results),
         sparsity_table(results),
         tflite_table(results),
-        latency_table(results),
+        latency_view(results),
         per_class_view(results),
         changed_table(results),
         comparison_table(results),

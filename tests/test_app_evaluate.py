@@ -104,3 +104,39 @@ def test_results_json_alone_draws_the_changed_images_and_tables() -> None:
     assert "#" in pictures and "float" in pictures and "▀" in pictures
     per_class = _text(per_class_table(results), width=110)
     assert "▼" in per_class and "worst class against Baseline Keras" in per_class
+
+
+def test_reports_carry_latency_per_class_confusion_and_the_pictures() -> None:
+    from pqat_tui.report import build_report, render
+
+    engine = FakeEngine()
+    for stage in Stage:
+        engine.run_stage(stage, lambda event: None, threading.Event())
+    report = build_report(engine.results)
+    markdown = render(report, "md")
+    section = markdown[markdown.index("## Deployment") :]
+    for expected in ("**Latency per image", "1.5x faster than float", "**Accuracy per class", "▼", "```text"):
+        assert expected in section, expected
+    assert "PQAT vs float: 21 changed" in section and "float 0 ✓" in section
+    html = render(report, "html")
+    assert "Confusion: PQAT .tflite" in html and "PTQ vs float" in html
+    # The conclusions say how fast the int8 files run against float.
+    assert "PQAT int8: 7.1 µs an image at 1 thread, 1.5x faster than float (10.3 µs)." in markdown
+
+
+def test_class_names_with_markup_are_drawn_as_written() -> None:
+    """Names come from `dataset.classes` (the data loader's) when the dataset has them."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from pqat_tui.evaluation_tables import ModelColumn, confusion_table
+
+    engine = FakeEngine()
+    for stage in Stage:
+        engine.run_stage(stage, lambda event: None, threading.Event())
+    named = SimpleNamespace(classes=tuple(f"[b]c{i}[/" for i in range(10)))
+    results = replace(engine.results, dataset=named)
+    text = _text(per_class_table(results), 120) + _text(
+        confusion_table(results, ModelColumn("pqat", True)), 120
+    )
+    assert "[b]c3[/" in text and "[b]c" in text

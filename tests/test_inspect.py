@@ -238,3 +238,15 @@ def test_third_party_files(path: Path) -> None:
 
         assert not contents.problems
         assert len(Interpreter(model_path=str(path)).get_tensor_details()) == len(contents.tensors)
+
+
+def test_markup_in_a_files_strings_is_shown_as_written(capsys: pytest.CaptureFixture[str]) -> None:
+    content = tiny_classifier(description="[bold]made by[/] me [/x]", name="[red]image[/red]")
+    console = Console(width=120, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    console.print(inspection(inspect_tflite(content, "[link]odd[/link].tflite")))
+    text = console.export_text()
+    assert (
+        "[bold]made by[/] me [/x]" in text
+        and "[red]image[/red]" in text
+        and "[link]odd[/link].tflite" in text
+    )

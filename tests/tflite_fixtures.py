@@ -42,7 +42,9 @@ def _code(builtin: int, custom: str | None = None) -> schema.OperatorCodeT:
     return code
 
 
-def tiny_classifier(*, custom_op: bool = False, seed: int = 0) -> bytes:
+def tiny_classifier(
+    *, custom_op: bool = False, seed: int = 0, description: str = "pqat-tui test model", name: str = "input"
+) -> bytes:
     rng = np.random.default_rng(seed)
     weights = rng.normal(size=(CLASSES, INPUT_SIZE)).astype(np.float32)
     weights[:, ::2] = 0.0  # half the weights are zero, as after pruning
@@ -58,7 +60,7 @@ def tiny_classifier(*, custom_op: bool = False, seed: int = 0) -> bytes:
 
     graph = schema.SubGraphT()
     graph.tensors = [
-        _tensor("input", [1, INPUT_SIZE], schema.TensorType.FLOAT32, 0),
+        _tensor(name, [1, INPUT_SIZE], schema.TensorType.FLOAT32, 0),
         _tensor("dense/kernel", [CLASSES, INPUT_SIZE], schema.TensorType.FLOAT32, 1),
         _tensor("dense/bias", [CLASSES], schema.TensorType.FLOAT32, 2),
         _tensor("logits", [1, CLASSES], schema.TensorType.FLOAT32, 0),
@@ -86,7 +88,7 @@ def tiny_classifier(*, custom_op: bool = False, seed: int = 0) -> bytes:
 
     model = schema.ModelT()
     model.version = 3
-    model.description = "pqat-tui test model"
+    model.description = description
     model.operatorCodes = codes
     model.subgraphs = [graph]
     model.buffers = [_buffer(), _buffer(weights), _buffer(bias), _buffer(quantized)]

@@ -32,13 +32,17 @@ DEFAULT_SHOWN = "pqat"
 
 
 class TFLitePanel(StagePanel):
-    """Convert and PTQ."""
+    """Convert and PTQ (which also says how its file does against float, as Evaluate does for the others)."""
 
     def compose_body(self) -> ComposeResult:
+        if self.step is Step.PTQ:
+            yield Static(id="ptq-headline", classes="evaluate-part")
         yield Static(classes="tflite-table")
         yield Static(classes="tflite-detail")
 
     def update_body(self, results: RunResults, state: StepState) -> None:
+        if self.step is Step.PTQ:
+            self.query_one("#ptq-headline", Static).update(_headlines(results, ("ptq",)))
         self.query_one(".tflite-table", Static).update(tflite_table(results))
         detail = self.query_one(".tflite-detail", Static)
         detail.update(tflite_weights_table(results, "pqat" if self.step is Step.CONVERT else "ptq"))
@@ -117,10 +121,10 @@ class EvaluatePanel(StagePanel):
         self.query_one("#changed-images", Static).update(pictures if available else "")
 
 
-def _headlines(results: RunResults) -> Text:
+def _headlines(results: RunResults, names: tuple[str, ...] = ("qat", "pqat", "ptq")) -> Text:
     """A line a deployed file: its speed against float, accuracy, and what it changed."""
     lines = []
-    for name in ("qat", "pqat", "ptq"):
+    for name in names:
         line = latency_line(results, name)
         model = results.models.get(name)
         accuracy = model.tflite.accuracy if model and model.tflite else None
