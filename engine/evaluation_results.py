@@ -2,7 +2,8 @@
 
 Latency of a .tflite file, accuracy per class with the confusion matrix, and the test images whose prediction
 differs from the float baseline's. Each JSON key has its own small pair of functions, called from
-engine.results; every key is optional on read, so results written before they existed still load.
+engine.results; every key is optional on read, so results written before they existed still load, and each is
+read strictly (engine.strict_json: a wrong type names its key path).
 
 JSON (under `models.<name>` for Keras models and `models.<name>.tflite` for .tflite files):
 - `latency_ms`: {"threads_1": {"p50", "p95", "runs", "threads"}, "threads_all": {...}} per-image invoke times
@@ -19,8 +20,11 @@ JSON (under `models.<name>` for Keras models and `models.<name>.tflite` for .tfl
 from __future__ import annotations
 
 import base64
+import binascii
 from dataclasses import dataclass
 from typing import Any
+
+from engine.strict_json import Node, ShapeError, optional_number
 
 CHANGED_LISTED = 500
 CHANGED_PICTURES = 50
@@ -112,30 +116,31 @@ def throughput_json(latency: Latency | None) -> dict[str, Any] | None:
     return {"threads_1": latency.throughput_1, "threads_all": latency.throughput_all, "batch": latency.batch}
 
 
-def latency_from_json(latency: Any, throughput: Any) -> Latency | None:
-    if not latency:
+def latency_from_json(latency: Node | None, throughput: Node | None) -> Latency | None:
+    if latency is None:
         return None
-    throughput = throughput or {}
+    batch = None if throughput is None else throughput.optional("batch")
     return Latency(
-        threads_1=_stats_from_json(latency["threads_1"], default_threads=1),
-        threads_all=_stats_from_json(latency["threads_all"], default_threads=0),
-        throughput_1=_optional_float(throughput.get("threads_1")),
-        throughput_all=_optional_float(throughput.get("threads_all")),
-        batch=int(throughput.get("batch", 1)),
+        threads_1=_stats_from_json(latency.key("threads_1"), default_threads=1),
+        threads_all=_stats_from_json(latency.key("threads_all"), default_threads=0),
+        throughput_1=None
+        if throughput is None
+        else optional_number(throughput.optional("threads_1"), minimum=0.0),
+        throughput_all=(
+            None if throughput is None else optional_number(throughput.optional("threads_all"), minimum=0.0)
+        ),
+        batch=1 if batch is None else batch.integer(minimum=1),
     )
 
 
-def _stats_from_json(stats: dict[str, Any], default_threads: int) -> LatencyStats:
+def _stats_from_json(stats: Node, default_threads: int) -> LatencyStats:
+    runs, threads = stats.optional("runs"), stats.optional("threads")
     return LatencyStats(
-        p50_ms=float(stats["p50"]),
-        p95_ms=float(stats["p95"]),
-        runs=int(stats.get("runs", 0)),
-        threads=int(stats.get("threads", default_threads)),
+        p50_ms=stats.key("p50").number(minimum=0.0),
+        p95_ms=stats.key("p95").number(minimum=0.0),
+        runs=0 if runs is None else runs.integer(),
+        threads=default_threads if threads is None else threads.integer(),
     )
-
-
-def _optional_float(value: Any) -> float | None:
-    return None if value is None else float(value)
 
 
 def per_class_json(classes: ClassAccuracy | None) -> list[float | None] | None:
@@ -146,13 +151,21 @@ def confusion_json(classes: ClassAccuracy | None) -> list[list[int]] | None:
     return None if classes is None else [list(row) for row in classes.confusion]
 
 
-def classes_from_json(per_class: Any, confusion: Any) -> ClassAccuracy | None:
+def classes_from_json(per_class: Node | None, confusion: Node | None) -> ClassAccuracy | None:
+    """Both keys or neither: a confusion matrix is square, one row (and accuracy) a class."""
     if per_class is None or confusion is None:
         return None
-    return ClassAccuracy(
-        per_class=tuple(None if value is None else float(value) for value in per_class),
-        confusion=tuple(tuple(int(n) for n in row) for row in confusion),
-    )
+    accuracies = per_class.sequence(_class_accuracy)
+    rows = confusion.sequence(lambda row: row.sequence(Node.integer))
+    if any(len(row) != len(rows) for row in rows) or len(accuracies) != len(rows):
+        raise ShapeError(
+            f"{confusion.where}: a {len(rows)}-class confusion matrix for {len(accuracies)} classes"
+        )
+    return ClassAccuracy(accuracies, rows)
+
+
+def _class_accuracy(node: Node) -> float | None:
+    return None if node.value is None else node.number(minimum=0.0, maximum=1.0)  # null: no test image
 
 
 def changed_json(changed: ChangedPredictions | None) -> dict[str, int] | None:
@@ -179,21 +192,36 @@ def _changed_image_json(image: ChangedImage) -> dict[str, Any]:
     return entry
 
 
-def changed_from_json(counts: Any, images: Any) -> ChangedPredictions | None:
-    if not counts:
+def changed_from_json(counts: Node | None, images: Node | None) -> ChangedPredictions | None:
+    if counts is None:
         return None
+    other = counts.optional("other")
     return ChangedPredictions(
-        fixed=int(counts["fixed"]),
-        broken=int(counts["broken"]),
-        other=int(counts.get("other", 0)),
-        images=tuple(
-            ChangedImage(
-                index=int(entry["index"]),
-                label=int(entry["label"]),
-                baseline=int(entry["baseline"]),
-                prediction=int(entry["prediction"]),
-                pixels=base64.b64decode(entry["pixels"]) if entry.get("pixels") else b"",
-            )
-            for entry in images or ()
-        ),
+        fixed=counts.key("fixed").integer(),
+        broken=counts.key("broken").integer(),
+        other=0 if other is None else other.integer(),
+        images=() if images is None else images.sequence(_changed_image_from_json)[:CHANGED_LISTED],
     )
+
+
+def _changed_image_from_json(node: Node) -> ChangedImage:
+    pixels = node.optional("pixels")
+    return ChangedImage(
+        index=node.key("index").integer(),
+        label=node.key("label").integer(),
+        baseline=node.key("baseline").integer(),
+        prediction=node.key("prediction").integer(),
+        pixels=b"" if pixels is None else _thumbnail(pixels),
+    )
+
+
+def _thumbnail(node: Node) -> bytes:
+    try:
+        pixels = base64.b64decode(node.string(), validate=True)
+    except binascii.Error:
+        node.fail("base64 text")
+    if len(pixels) != THUMBNAIL_SIDE * THUMBNAIL_SIDE:
+        raise ShapeError(
+            f"{node.where}: expected {THUMBNAIL_SIDE * THUMBNAIL_SIDE} pixels, got {len(pixels)}"
+        )
+    return pixels

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from engine.evaluation_results import Latency, latency_from_json
+from engine.strict_json import Node
 from engine.tflite_run import available_cores
 
 # Two figures closer than this are "about the same speed": shared machines jitter by a few percent.
@@ -80,8 +81,8 @@ def measure_latency(
         output = _run_probe(request, stop, settings.timeout_seconds)
     if output is None:
         return None
-    data = json.loads(output)  # the probe writes the very keys results.json uses
-    latency = latency_from_json(data["latency_ms"], data["throughput_ips"])
+    data = Node(json.loads(output), "latency probe")  # it writes the very keys results.json uses
+    latency = latency_from_json(data.key("latency_ms"), data.key("throughput_ips"))
     assert latency is not None
     return latency
 
