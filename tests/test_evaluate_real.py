@@ -15,7 +15,7 @@ from engine.events import EngineEvent, LogMessage
 from engine.latency import LatencySettings
 from engine.results import DatasetInfo, TFLiteInfo
 
-pytestmark = pytest.mark.real_engine
+pytestmark = [pytest.mark.real_engine, pytest.mark.slow]
 
 FAST = LatencySettings(
     min_runs=200, max_runs=300, target_seconds=0.05, warmup_seconds=0.01, batch_seconds=0.05
