@@ -14,6 +14,7 @@ from rich.table import Table
 
 from engine.results import RunResults
 from engine.stages import Stage
+from pqat_tui import evaluation_tables as evaluation
 from pqat_tui import tables
 from pqat_tui.tables import StageStatus
 
@@ -136,8 +137,6 @@ def _results(results: RunResults) -> ReportSection:
 
 def _deployment(results: RunResults) -> ReportSection:
     """What the deployed files do: latency, accuracy per class, confusion, and the images they changed."""
-    from pqat_tui import evaluation_tables as evaluation
-
     blocks: list[Block] = [evaluation.latency_table(results)]
     speed = evaluation.latency_conclusions(results)
     if speed:
