@@ -49,6 +49,8 @@ def convert_keras(
     representative: Callable[[], Iterator[list[np.ndarray]]] | None = None,
     *,
     optimize: bool = True,
+    sparse_encoding: bool = False,
+    float16: bool = False,
 ) -> bytes:
     """TFLiteConverter with Optimize.DEFAULT, as the example converts (plus calibration data for PTQ);
     with `optimize` false, a plain float conversion (the reference).
@@ -58,6 +60,9 @@ def convert_keras(
     int8 weights, quantization parameters and outputs in a tenth of the time; the serving signature and
     tensor names the SavedModel route adds are then written in, so the file is the same size as the
     example's and `get_signature_runner()` works on it.
+
+    `sparse_encoding` adds Optimize.EXPERIMENTAL_SPARSITY (sparse kernels stored compressed; see
+    engine.tflite_variants); `float16` stores float weights as float16.
     """
     input_name = model.inputs[0].name.split(":")[0]
     spec = tf.TensorSpec(model.inputs[0].shape, model.inputs[0].dtype, name=input_name)
@@ -65,6 +70,10 @@ def convert_keras(
     converter = tf.lite.TFLiteConverter.from_concrete_functions([function], model)
     converter.experimental_lower_to_saved_model = False
     converter.optimizations = [tf.lite.Optimize.DEFAULT] if optimize else []
+    if sparse_encoding:
+        converter.optimizations.append(tf.lite.Optimize.EXPERIMENTAL_SPARSITY)
+    if float16:
+        converter.target_spec.supported_types = [tf.float16]
     if representative is not None:
         converter.representative_dataset = representative
     with warnings.catch_warnings():
@@ -213,15 +222,16 @@ def _summary(name: str, info: TFLiteInfo, reference: ConvertedModel | None) -> s
 
 def ptq_stage(
     pruned: keras.Model,
-    baseline: keras.Model,
     data: Dataset,
     config: PTQConfig,
     emit: Emit,
     stop: threading.Event,
+    *,
+    baseline: keras.Model | None = None,
     latency: LatencySettings | None = None,
 ) -> ConvertedModel:
     """Full-integer post-training quantization of the stripped pruned model, calibrated on training images,
-    then evaluated as Evaluate does (against the float baseline, converted here once more)."""
+    then evaluated as Evaluate does (against the float `baseline`, converted here once more, when given)."""
     calibration = data.x_train[: config.representative_images]
 
     def representative() -> Iterator[list[np.ndarray]]:
@@ -233,8 +243,10 @@ def ptq_stage(
     content = convert_keras(pruned, representative)
     if stop.is_set():
         raise StageStopped
-    reference = evaluate_tflite(convert_keras(baseline, optimize=False), data, stop)
-    evaluation = evaluate_tflite(content, data, stop, reference.predictions)
+    reference = (
+        None if baseline is None else evaluate_tflite(convert_keras(baseline, optimize=False), data, stop)
+    )
+    evaluation = evaluate_tflite(content, data, stop, reference.predictions if reference else None)
     info = _measured(describe(content, "ptq", pruned), evaluation, content, data, stop, latency)
     emit(
         LogMessage(

@@ -246,7 +246,12 @@ class PipelineSession:
             return _Outputs(converted=evaluated, models=self._with_tflite(evaluated))
         if stage is Stage.PTQ:
             ptq = conversion.ptq_stage(
-                self._keras[Stage.PRUNE], self._keras[Stage.BASELINE], data, self.config.ptq, emit, stop
+                self._keras[Stage.PRUNE],
+                data,
+                self.config.ptq,
+                emit,
+                stop,
+                baseline=self._keras[Stage.BASELINE],
             )
             return _Outputs(converted={"ptq": ptq}, models={"ptq": ModelResult(tflite=ptq.info)})
         raise ValueError(f"unknown stage {stage!r}")

@@ -33,18 +33,24 @@ _TITLES = {
 }
 
 # The stages whose outputs a stage reads. QAT starts from the stripped pruned model, as the example does,
-# so that it shows what plain QAT does to the zeros; PTQ quantizes that same stripped model. Convert and
-# PTQ also read the baseline: converted without optimization, it is the float reference they are compared
-# with (its predictions and speed).
+# so that it shows what plain QAT does to the zeros; PTQ quantizes that same stripped model.
 STAGE_INPUTS: dict[Stage, tuple[Stage, ...]] = {
     Stage.DATA: (),
     Stage.BASELINE: (Stage.DATA,),
     Stage.PRUNE: (Stage.BASELINE,),
     Stage.QAT: (Stage.PRUNE,),
     Stage.PQAT: (Stage.PRUNE,),
-    Stage.CONVERT: (Stage.BASELINE, Stage.QAT, Stage.PQAT),
+    Stage.CONVERT: (Stage.QAT, Stage.PQAT),
     Stage.EVALUATE: (Stage.CONVERT,),
-    Stage.PTQ: (Stage.BASELINE, Stage.PRUNE),
+    Stage.PTQ: (Stage.PRUNE,),
+}
+
+# Upstream stages whose model a stage also uses, beyond its inputs': Convert and PTQ convert the baseline
+# without optimization, the float reference their files are compared with. The baseline is upstream of both
+# (through Prune), so the graph and the fingerprints need no edge for it; a resumed run reads its model back.
+REFERENCE_INPUTS: dict[Stage, tuple[Stage, ...]] = {
+    Stage.CONVERT: (Stage.BASELINE,),
+    Stage.PTQ: (Stage.BASELINE,),
 }
 
 # The key under RunResults.models that a training stage writes.

@@ -70,8 +70,7 @@ class Blocked:
 
     @property
     def message(self) -> str:
-        titles = [s.title for s in self.missing]
-        names = " and ".join([", ".join(titles[:-1]), titles[-1]] if len(titles) > 1 else titles)
+        names = " and ".join(s.title for s in self.missing)
         return f"{self.stage.title} needs {names} first"
 
 

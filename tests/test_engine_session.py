@@ -19,7 +19,7 @@ def test_stage_with_missing_inputs_fails_naming_them() -> None:
     session.run_stage(Stage.CONVERT, events.append, threading.Event())
     assert isinstance(events[0], StageStarted)
     assert isinstance(events[-1], StageFailed)
-    assert events[-1].error == "needs the output of Baseline, QAT, PQAT: run them first"
+    assert events[-1].error == "needs the output of QAT, PQAT: run them first"
     assert session.results.failures == {"convert": events[-1].error}
     events.clear()
     session.run_stage(Stage.PRUNE, events.append, threading.Event())

@@ -47,6 +47,4 @@ def test_json_has_issue_shape() -> None:
 def test_downstream_and_missing_inputs() -> None:
     assert downstream_of(Stage.PRUNE) == [Stage.QAT, Stage.PQAT, Stage.CONVERT, Stage.EVALUATE, Stage.PTQ]
     assert downstream_of(Stage.EVALUATE) == []
-    assert missing_inputs(Stage.CONVERT, [Stage.BASELINE, Stage.QAT]) == [Stage.PQAT]
-    # Convert and PTQ also read the baseline: the float reference they are compared with.
-    assert missing_inputs(Stage.PTQ, [Stage.PRUNE]) == [Stage.BASELINE]
+    assert missing_inputs(Stage.CONVERT, [Stage.QAT]) == [Stage.PQAT]
