@@ -16,7 +16,10 @@ from ai_edge_litert.interpreter import Interpreter
 
 from engine.results import WeightSparsity
 from engine.tflite_run import TFLITE_BATCH, TFLitePredictor
-from engine.tflite_run import evaluation_threads as evaluation_threads  # where benchmarks look for it
+
+# Where benchmarks and engine.tflite_variants have always found these (they live in engine.tflite_run now).
+from engine.tflite_run import as_input as _as_input  # noqa: F401
+from engine.tflite_run import evaluation_threads as evaluation_threads
 
 # The TFLite operators that hold a model's weights, and which of their inputs is the weight tensor.
 WEIGHT_OPS = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 1}

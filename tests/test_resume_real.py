@@ -190,3 +190,24 @@ def test_a_second_process_on_the_same_run_is_refused(cold, tmp_path: Path) -> No
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_run_from_before_the_float_reference_evaluates_without_it(cold, tmp_path: Path) -> None:
+    """A folder whose Convert left no float.tflite: Convert is kept, Evaluate runs without a reference."""
+    folder, _ = cold
+    copy = _copy(folder, tmp_path / "older")
+    (copy / "models/float.tflite").unlink()
+    manifest = json.loads((copy / "manifest.json").read_text())
+    del manifest["stages"]["convert"]["artifacts"]["models/float.tflite"]
+    del manifest["stages"]["evaluate"]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    results = json.loads((copy / "results.json").read_text())
+    del results["models"]["float"]
+    (copy / "results.json").write_text(json.dumps(results))
+    status, output = _run("--resume", str(copy))
+    assert status == 0, output
+    assert _started(copy)[len(Stage) :] == [Stage.EVALUATE.value]
+    after = RunResults.read_json(copy / "results.json")
+    assert "float" not in after.models
+    pqat = after.models["pqat"].tflite
+    assert pqat.latency is not None and pqat.classes is not None and pqat.changed is None
