@@ -21,16 +21,17 @@ import tf_keras as keras
 from tensorflow.lite.python import schema_py_generated as schema
 from tensorflow.lite.tools import flatbuffer_utils
 
-from engine.classification import Evaluation, array_batches, evaluate
+from engine.classification import Evaluation, evaluate
 from engine.config import PTQConfig
 from engine.data import Dataset
 from engine.events import EngineEvent, LogMessage
-from engine.latency import LatencySettings, format_ms, measure_latency, speed_versus
-from engine.measure import layer_names, tflite_weight_sparsity, zipped_size
+from engine.input_pipeline import first_training_images, test_arrays
+from engine.latency import PROBE_IMAGES, LatencySettings, format_ms, measure_latency, speed_versus
+from engine.measure import TFLITE_BATCH, layer_names, tflite_weight_sparsity, zipped_size
 from engine.results import TFLiteInfo
 from engine.stages import Stage
 from engine.tflite_run import TFLitePredictor
-from engine.training import StageStopped
+from engine.training import StageStopped, model_input
 
 Emit = Callable[[EngineEvent], None]
 # The float baseline converted without optimization: what each deployed file is compared with.
@@ -170,16 +171,11 @@ def evaluate_tflite(
     """A .tflite file's predictions on the test set, batch by batch; StageStopped when `stop` is set."""
     if stop.is_set():
         raise StageStopped
-    evaluation = evaluate(
-        TFLitePredictor(content), array_batches(data.x_test, data.y_test), _num_classes(data), baseline
-    )
+    batches = test_arrays(data, data.image_shape, TFLITE_BATCH)  # streamed, as Keras evaluates
+    evaluation = evaluate(TFLitePredictor(content), batches, data.num_classes, baseline)
     if stop.is_set():
         raise StageStopped
     return evaluation
-
-
-def _num_classes(data: Dataset) -> int:
-    return len(data.info.class_counts)
 
 
 def _measured(
@@ -190,7 +186,8 @@ def _measured(
     stop: threading.Event,
     settings: LatencySettings | None,
 ) -> TFLiteInfo:
-    latency = measure_latency(content, data.x_test, stop, settings)
+    sample = next(test_arrays(data, data.image_shape, PROBE_IMAGES), (np.zeros((0,)), None))[0]
+    latency = measure_latency(content, sample, stop, settings)
     if latency is None or stop.is_set():
         raise StageStopped
     return replace(
@@ -232,13 +229,12 @@ def ptq_stage(
 ) -> ConvertedModel:
     """Full-integer post-training quantization of the stripped pruned model, calibrated on training images,
     then evaluated as Evaluate does (against the float `baseline`, converted here once more, when given)."""
-    calibration = data.x_train[: config.representative_images]
 
     def representative() -> Iterator[list[np.ndarray]]:
-        for image in calibration:
+        for image in first_training_images(data, config.representative_images, model_input(pruned)):
             if stop.is_set():
                 return  # ends calibration early; the stage is then abandoned below
-            yield [image[np.newaxis]]
+            yield [image]
 
     content = convert_keras(pruned, representative)
     if stop.is_set():

@@ -7,6 +7,7 @@ Imported only once TensorFlow is loaded (see engine.tf_runtime).
 from __future__ import annotations
 
 import io
+import math
 import zipfile
 from collections.abc import Iterable
 
@@ -15,9 +16,9 @@ import tf_keras as keras
 from ai_edge_litert.interpreter import Interpreter
 
 from engine.results import WeightSparsity
-from engine.tflite_run import TFLITE_BATCH, TFLitePredictor
 
-# Where benchmarks and engine.tflite_variants have always found these (they live in engine.tflite_run now).
+# They live in engine.tflite_run (no TensorFlow: the latency probe uses them); callers find them here too.
+from engine.tflite_run import TFLITE_BATCH, TFLitePredictor
 from engine.tflite_run import as_input as _as_input  # noqa: F401
 from engine.tflite_run import evaluation_threads as evaluation_threads
 
@@ -107,6 +108,18 @@ def _tflite_tensor_label(
 def tflite_accuracy(
     content: bytes, images: np.ndarray, labels: np.ndarray, batch: int = TFLITE_BATCH
 ) -> float:
-    """Top-1 accuracy of a .tflite model, fed whole batches (the example invokes it once per image)."""
-    predictions = TFLitePredictor(content, batch=batch)(images)
-    return int(np.count_nonzero(predictions == labels)) / len(images)
+    """Top-1 accuracy of a .tflite model on arrays, fed in whole batches (the example feeds one image)."""
+    batch = math.ceil(len(images) / math.ceil(len(images) / batch))
+    chunks = (images[start : start + batch] for start in range(0, len(images), batch))
+    return float(np.mean(tflite_predictions(content, chunks) == labels))
+
+
+def tflite_predictions(content: bytes, batches: Iterable[np.ndarray]) -> np.ndarray:
+    """The predicted class of every image of `batches` (normalised float images, any batch sizes).
+
+    Each batch is reshaped to the model's input (a (28, 28) model takes (28, 28, 1) images) and quantized
+    for an int8 input. The interpreter is resized only when the batch size changes.
+    """
+    predict = TFLitePredictor(content)
+    predictions = [predict(images) for images in batches]
+    return np.concatenate(predictions) if predictions else np.zeros(0, np.int64)

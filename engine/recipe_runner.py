@@ -21,7 +21,7 @@ import tf_keras as keras
 from engine import clustering, collab_qat, pruning_schedules, stage_cost, training
 from engine.collab_config import TECHNIQUE_CONFIG, CollabConfig, stage_config
 from engine.config import PipelineConfig
-from engine.data import Dataset, load_dataset
+from engine.data import DataOptions, Dataset, load_dataset
 from engine.events import EngineEvent, LogMessage
 from engine.fine_tune import stamped
 from engine.kernel_checks import BlockCheck
@@ -104,7 +104,7 @@ def run_stage(
     )
     started = time.monotonic()
     if spec.technique == "data":
-        run.dataset = load_dataset(pipeline.data)
+        run.dataset = load_dataset(pipeline.data, DataOptions.from_config(pipeline))
     elif spec.technique in TRAINING_TECHNIQUES:
         assert run.dataset is not None  # every training stage reads the data stage, directly or not
         source = run.keras[spec.inputs[0]] if spec.technique != "train" else baseline_model

@@ -47,6 +47,8 @@ class TFLitePredictor:
         self.interpreter = Interpreter(model_content=content, num_threads=threads or evaluation_threads())
         self.input = self.interpreter.get_input_details()[0]
         self.output_index = self.interpreter.get_output_details()[0]["index"]
+        # Images are reshaped to the model's input: a (28, 28) model takes (28, 28, 1) images as they come.
+        self.image_shape = [int(n) for n in self.input["shape"][1:]]
         self.allocated = -1
 
     def __call__(self, images: np.ndarray) -> np.ndarray:
@@ -54,10 +56,11 @@ class TFLitePredictor:
         # Equal batches, so that the interpreter is resized (and allocated) once.
         batch = math.ceil(len(images) / max(1, math.ceil(len(images) / self.batch))) if len(images) else 1
         for start in range(0, len(images), batch):
-            chunk = as_input(images[start : start + batch], self.input)
+            images_now = images[start : start + batch]
+            chunk = as_input(np.reshape(images_now, [len(images_now), *self.image_shape]), self.input)
             if len(chunk) != self.allocated:
                 self.interpreter.resize_tensor_input(
-                    self.input["index"], [len(chunk), *chunk.shape[1:]], strict=False
+                    self.input["index"], [len(chunk), *self.image_shape], strict=False
                 )
                 self.interpreter.allocate_tensors()
                 self.allocated = len(chunk)

@@ -16,7 +16,7 @@ import pytest
 
 from engine.collab_config import ClusterConfig, CollabConfig, PruneScheduleConfig
 from engine.config import PipelineConfig, PruneConfig, TrainConfig
-from engine.data import Dataset, load_dataset
+from engine.data import load_dataset
 from engine.events import BatchProgress, EngineEvent, EpochEnded, LogMessage
 from engine.recipe import COLLABORATIVE
 from engine.tf_runtime import load_tensorflow
@@ -24,16 +24,6 @@ from engine.tf_runtime import load_tensorflow
 pytestmark = [pytest.mark.real_engine, pytest.mark.slow]
 
 CLUSTERS = 16
-
-
-def _subset(dataset: Dataset, train: int, test: int) -> Dataset:
-    return Dataset(
-        dataset.x_train[:train],
-        dataset.y_train[:train],
-        dataset.x_test[:test],
-        dataset.y_test[:test],
-        replace(dataset.info, train=train, test=test),
-    )
 
 
 def _tiny_configs() -> tuple[PipelineConfig, CollabConfig]:
@@ -62,7 +52,7 @@ def tiny():
 
     events: list[EngineEvent] = []
     pipeline, collab = _tiny_configs()
-    data = _subset(load_dataset("sample"), 600, 300)
+    data = load_dataset("sample").subset(600, 300)
     run = run_recipe(COLLABORATIVE, pipeline, collab, events.append, threading.Event(), dataset=data)
     return run, events, data
 
