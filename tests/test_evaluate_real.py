@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from tflite_fixtures import CLASSES, INPUT_SIZE, tiny_classifier
 
-from engine.data import Dataset
+from engine.data import Dataset, Split
 from engine.events import EngineEvent, LogMessage
 from engine.latency import LatencySettings
 from engine.results import DatasetInfo, TFLiteInfo
@@ -23,11 +23,13 @@ FAST = LatencySettings(
 
 
 def _data(images: int = 200) -> Dataset:
+    """Random 1x8 single-channel "images" (the tiny classifier's 8 inputs), four classes."""
     rng = np.random.default_rng(5)
-    x = rng.random((images, INPUT_SIZE), dtype=np.float32)
+    x = rng.random((images, 1, INPUT_SIZE, 1), dtype=np.float32)
     y = rng.integers(0, CLASSES, images)
     info = DatasetInfo("test", images, images, tuple(int(n) for n in np.bincount(y, minlength=CLASSES)))
-    return Dataset(x, y, x, y, info)
+    split = Split(y, x, pixel_divisor=1.0)
+    return Dataset(split, split, (1, INPUT_SIZE, 1), tuple(str(c) for c in range(CLASSES)), info)
 
 
 def _converted() -> dict:
@@ -51,9 +53,9 @@ def test_evaluate_fills_every_figure_against_the_float_reference() -> None:
     # QAT here is the very same file as float: nothing changed. PQAT has other weights.
     assert qat.changed is not None and qat.changed.changed == 0 and qat.accuracy == reference.accuracy
     assert pqat.changed is not None and pqat.changed.changed > 0
-    assert len(pqat.classes.per_class) == CLASSES and sum(pqat.classes.images) == len(data.y_test)
+    assert len(pqat.classes.per_class) == CLASSES and sum(pqat.classes.images) == len(data.test)
     right = sum(pqat.classes.confusion[c][c] for c in range(CLASSES))
-    assert right / len(data.y_test) == pytest.approx(pqat.accuracy)
+    assert right / len(data.test) == pytest.approx(pqat.accuracy)
     assert pqat.latency.threads_1.runs >= 200 and pqat.latency.threads_1.threads == 1
     lines = [e.text for e in events if isinstance(e, LogMessage)]
     assert lines[1].startswith("PQAT .tflite: accuracy") and "than float" in lines[1] and "fixed" in lines[1]
