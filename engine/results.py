@@ -300,7 +300,7 @@ def _model_from_json(node: Node) -> ModelResult:
 def _preview_image(node: Node) -> bytes:
     try:
         return base64.b64decode(node.string(), validate=True)
-    except binascii.Error:
+    except (binascii.Error, ValueError):  # ValueError: a character outside ASCII
         node.fail("base64 text")
 
 
