@@ -474,7 +474,8 @@ def stage_metrics(stage: Stage, results: RunResults) -> dict[str, float]:
         kernels = model.kernel_sparsity()
         if kernels:
             metrics["kernel_sparsity"] = sum(w.zeros for w in kernels) / max(1, sum(w.total for w in kernels))
-    tflite_models = {Stage.CONVERT: ("qat", "pqat"), Stage.EVALUATE: ("qat", "pqat"), Stage.PTQ: ("ptq",)}
+    converted = ("float", "qat", "pqat")
+    tflite_models = {Stage.CONVERT: converted, Stage.EVALUATE: converted, Stage.PTQ: ("ptq",)}
     for name in tflite_models.get(stage, ()):
         tflite = models[name].tflite if name in models else None
         if tflite is None:
@@ -484,6 +485,8 @@ def stage_metrics(stage: Stage, results: RunResults) -> dict[str, float]:
             metrics[f"{name}_zipped_bytes"] = tflite.zipped_bytes
         if stage is not Stage.CONVERT and tflite.accuracy is not None:
             metrics[f"{name}_tflite_accuracy"] = tflite.accuracy
+        if stage is not Stage.CONVERT and tflite.latency is not None:
+            metrics[f"{name}_latency_ms"] = tflite.latency.threads_1.p50_ms
     return {k: float(v) for k, v in metrics.items()}
 
 
@@ -774,7 +777,7 @@ def stage_artifact_paths(stage: Stage) -> dict[str, str]:
         name, suffix = keras_files[stage]
         return {name: f"{MODELS_DIR}/{name}{suffix}"}
     if stage is Stage.CONVERT:
-        return {name: f"{MODELS_DIR}/{name}.tflite" for name in ("qat", "pqat")}
+        return {name: f"{MODELS_DIR}/{name}.tflite" for name in ("float", "qat", "pqat")}
     if stage is Stage.PTQ:
         return {"ptq": f"{MODELS_DIR}/ptq.tflite"}
     return {}

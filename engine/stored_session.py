@@ -51,7 +51,7 @@ from engine.run_store import (
     stage_metrics,
     utc_now,
 )
-from engine.stages import MODEL_OF_STAGE, STAGE_INPUTS, Stage, downstream_of
+from engine.stages import MODEL_OF_STAGE, REFERENCE_INPUTS, STAGE_INPUTS, Stage, downstream_of
 from engine.user_model import UserModel
 from engine.writes import WriteError
 
@@ -258,8 +258,13 @@ class StoredSession:
     def _load_inputs(self, stage: Stage, emit: Emit) -> None:
         """Read back from disk the outputs of done stages that `stage` reads and the session lacks."""
         done = self.done_stages()
-        # Every stage after Data also reads the dataset (to train, calibrate or evaluate).
-        sources = [Stage.DATA, *STAGE_INPUTS[stage]] if stage is not Stage.DATA else []
+        # Every stage after Data also reads the dataset (to train, calibrate or evaluate), and Convert and PTQ
+        # the baseline (the float reference).
+        sources = (
+            [Stage.DATA, *STAGE_INPUTS[stage], *REFERENCE_INPUTS.get(stage, ())]
+            if stage is not Stage.DATA
+            else []
+        )
         for source in dict.fromkeys(sources):
             if source not in done or self.session.has_outputs(source):
                 continue
@@ -278,7 +283,12 @@ class StoredSession:
             load_tensorflow()
             paths = stage_artifact_paths(source)
             if source is Stage.CONVERT:
-                tflite = {name: self.folder.inside(path).read_bytes() for name, path in paths.items()}
+                # A Convert from before the float reference left no float.tflite: only its own files are read.
+                tflite = {
+                    name: self.folder.inside(path).read_bytes()
+                    for name, path in paths.items()
+                    if path in record.artifacts
+                }
                 self.session.adopt_outputs(source, tflite=tflite)
             else:
                 from engine.artifacts import load_model

@@ -37,6 +37,7 @@ from engine.results import RunResults
 from engine.stages import Stage, downstream_of
 from engine.writes import WriteError
 from pqat_tui.engine_loader import EngineFactory, real_engine_factory
+from pqat_tui.evaluation_tables import DEPLOYED_LABELS
 from pqat_tui.headlines import headline
 from pqat_tui.keymap import APP_BINDINGS
 from pqat_tui.messages import (
@@ -51,6 +52,7 @@ from pqat_tui.report.export import ReportError, default_report_dir, export_repor
 from pqat_tui.screens.confirm import ConfirmScreen
 from pqat_tui.screens.export_dialog import ExportScreen
 from pqat_tui.screens.help import HelpScreen
+from pqat_tui.screens.inspect import InspectScreen
 from pqat_tui.screens.settings import SettingsScreen
 from pqat_tui.steps import StageBoard, Step, StepState
 from pqat_tui.widgets.compare_panel import ComparePanel
@@ -58,7 +60,7 @@ from pqat_tui.widgets.data_panel import DataPanel
 from pqat_tui.widgets.log_pane import LogPane
 from pqat_tui.widgets.stage_list import StageList, StageRow
 from pqat_tui.widgets.stage_panel import StagePanel
-from pqat_tui.widgets.tflite_panel import TFLitePanel
+from pqat_tui.widgets.tflite_panel import EvaluatePanel, TFLitePanel
 from pqat_tui.widgets.training_panel import TrainingPanel
 
 if TYPE_CHECKING:
@@ -134,7 +136,7 @@ class PqatApp(App[int]):
 
     async def _after_first_paint(self) -> None:
         panels: list[StagePanel] = [TrainingPanel(step) for step in TRAINING_STEPS]
-        panels += [TFLitePanel(step) for step in (Step.CONVERT, Step.EVALUATE, Step.PTQ)]
+        panels += [TFLitePanel(Step.CONVERT), EvaluatePanel(), TFLitePanel(Step.PTQ)]
         panels.append(ComparePanel())
         await self.query_one(ContentSwitcher).mount_all(panels)
         self._refresh_everything()
@@ -291,6 +293,53 @@ class PqatApp(App[int]):
             names = ", ".join(stage.title for stage in Stage if stage in stale)
             self._log(f"Stale now, to run again: {names}", "warning")
         self._refresh_everything()
+
+    # The Evaluate panel's model, changed images and the Inspector (keys m, ], [, i).
+
+    def _evaluate_panel(self) -> EvaluatePanel | None:
+        panels = self.query(EvaluatePanel)
+        if not panels:
+            return None
+        self.selected = Step.EVALUATE
+        return panels.first()
+
+    def action_next_model(self) -> None:
+        panel = self._evaluate_panel()
+        if panel is not None and panel.next_model() is None:
+            self.notify("Nothing to show yet: run Evaluate (n or a).")
+
+    def _step_picture(self, step: int) -> None:
+        panel = self._evaluate_panel()
+        if panel is None:
+            return
+        moved = panel.step_picture(step)
+        if moved is None:
+            self.notify("The shown .tflite file has no changed images (m shows the next one).")
+            return
+        panel.query_one("#changed-images").scroll_visible()
+
+    def action_next_picture(self) -> None:
+        self._step_picture(1)
+
+    def action_previous_picture(self) -> None:
+        self._step_picture(-1)
+
+    def action_inspect_tflite(self) -> None:
+        if isinstance(self.screen, InspectScreen):
+            return
+        name = "ptq" if self.selected is Step.PTQ else "pqat"
+        panels = self.query(EvaluatePanel)
+        if self.selected is Step.EVALUATE and panels:
+            name = panels.first().shown
+        if self.engine is None:
+            self.notify("The engine is still loading: no .tflite file yet.")
+            return
+        read = getattr(self.engine, "tflite_model", None)
+        if read is None:  # an engine that keeps its files to itself
+            self.notify("This engine does not hand out its .tflite files.", severity="warning")
+            return
+        label = DEPLOYED_LABELS.get(name, name)
+        self.push_screen(InspectScreen(f"{label} .tflite", lambda: read(name)))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -152,6 +152,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--format", choices=["html", "svg", "md", "txt", "json"], default="txt")
     report.add_argument("-o", "--output", metavar="PATH", help="write here instead of standard output")
+    inspect = commands.add_parser(
+        "inspect",
+        help="list the tensors (shape, type, quantization, zeros, unique values, bytes) and operators of "
+        "any .tflite file (no TensorFlow)",
+    )
+    inspect.add_argument("file", metavar="FILE.tflite", help="the .tflite model to read")
+    inspect.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"tensors": [...], "operators": {name: count}} as JSON instead of tables',
+    )
     commands.add_parser(
         "config",
         parents=[common],
@@ -234,6 +245,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pqat_tui.report_command import report_command
 
         return report_command(args)
+    if args.command == "inspect":
+        from pqat_tui.inspect_command import inspect_command
+
+        return inspect_command(args)
     try:
         # Resolved once: `--resume` alone names the latest run, and says which folders it passed over.
         run_dir = run_dir_from_args(args)
