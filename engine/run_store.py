@@ -8,6 +8,9 @@ A run folder holds:
     events.jsonl     the engine's events, one JSON object a line
     models/          each stage's model: .keras / .h5 for Keras models, .tflite for converted ones
     run.lock         while a process writes the run: its pid, host and start time
+    tensorflow.log   TensorFlow's native log (the engine process's standard error)
+    worker.json      while an engine process serves the run: its pid, socket, stage and progress
+    engine.sock      that process's Unix socket, through which viewers drive and watch it
 
 Every file is written atomically (a temporary file in the same folder, then a rename), so a process killed
 at any moment leaves each file either as it was or complete. No TensorFlow here: deciding what is up to
@@ -30,7 +33,16 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import PipelineConfig
-from engine.events import BatchProgress, EngineEvent, StageFinished
+from engine.events import (
+    BatchProgress,
+    EngineEvent,
+    EpochEnded,
+    LogMessage,
+    StageCancelled,
+    StageFailed,
+    StageFinished,
+    StageStarted,
+)
 from engine.results import RunResults
 from engine.stages import STAGE_INPUTS, Stage
 
@@ -46,9 +58,21 @@ EVENTS_FILE = "events.jsonl"
 LOCK_FILE = "run.lock"
 MODELS_DIR = "models"
 NATIVE_LOG_FILE = "tensorflow.log"  # where the app sends TensorFlow's native logging
+WORKER_FILE = "worker.json"  # while an engine process serves the run: its pid, socket and progress
+SOCKET_FILE = "engine.sock"  # that process's Unix socket (see engine.live for deep folders)
 # What a run folder may hold before its manifest is first written.
 RUN_FOLDER_NAMES = frozenset(
-    {CONFIG_FILE, MANIFEST_FILE, RESULTS_FILE, EVENTS_FILE, LOCK_FILE, MODELS_DIR, NATIVE_LOG_FILE}
+    {
+        CONFIG_FILE,
+        MANIFEST_FILE,
+        RESULTS_FILE,
+        EVENTS_FILE,
+        LOCK_FILE,
+        MODELS_DIR,
+        NATIVE_LOG_FILE,
+        WORKER_FILE,
+        SOCKET_FILE,
+    }
 )
 
 
@@ -392,17 +416,70 @@ def stage_metrics(stage: Stage, results: RunResults) -> dict[str, float]:
 # --- the event log --------------------------------------------------------------------------------------
 
 
-def event_json(event: EngineEvent) -> dict[str, Any] | None:
-    """One line of the event log, or None for events not worth keeping (batch progress)."""
-    if isinstance(event, BatchProgress):
-        return None
+def event_json(event: EngineEvent) -> dict[str, Any]:
+    """An event as one JSON object: the schema of events.jsonl, and what a worker process sends its viewers.
+
+    Every event round-trips through `event_from_json`. StageFinished's results are RunResults' own JSON
+    (schema 1); the event log leaves them (and batch progress) out, see EventLog.
+    """
     values: dict[str, Any] = {"time": utc_now(), "event": type(event).__name__}
     for item in dataclasses.fields(event):
-        if isinstance(event, StageFinished) and item.name == "results":
-            continue  # results.json holds them
         value = getattr(event, item.name)
-        values[item.name] = value.value if isinstance(value, Stage) else value
+        if isinstance(value, Stage):
+            value = value.value
+        elif isinstance(value, RunResults):
+            value = value.to_json()
+        values[item.name] = value
     return values
+
+
+_EVENT_TYPES: dict[str, type[EngineEvent]] = {
+    cls.__name__: cls
+    for cls in (
+        StageStarted,
+        BatchProgress,
+        EpochEnded,
+        LogMessage,
+        StageFinished,
+        StageFailed,
+        StageCancelled,
+    )
+}
+
+
+def event_from_json(data: Mapping[str, Any]) -> EngineEvent:
+    """The event `event_json` wrote; ValueError for an unknown event or a missing or mistyped field.
+
+    A StageFinished read from events.jsonl has no results there: it gets empty ones (results.json has them).
+    """
+    name = data.get("event")
+    cls = _EVENT_TYPES.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise ValueError(f"unknown event {name!r}")
+    values: dict[str, Any] = {}
+    try:
+        for item in dataclasses.fields(cls):
+            if item.name not in data:
+                if item.name == "results":
+                    values["results"] = RunResults()
+                continue  # the dataclass default, or a TypeError below naming the missing field
+            value = data[item.name]
+            if item.name == "stage":
+                value = None if value is None else Stage(value)
+            elif item.name == "results":
+                value = RunResults.from_json(value)
+            elif item.name == "metrics":
+                value = {str(key): float(number) for key, number in value.items()}
+            elif item.name == "seconds":
+                value = float(value)
+            elif item.name in ("text", "level", "error"):
+                value = str(value)
+            else:
+                value = int(value)
+            values[item.name] = value
+        return cls(**values)
+    except (TypeError, KeyError, AttributeError) as error:
+        raise ValueError(f"{name}: {error}") from None
 
 
 class EventLog:
@@ -412,9 +489,11 @@ class EventLog:
         self.path = Path(path)
 
     def append(self, event: EngineEvent) -> None:
-        line = event_json(event)
-        if line is None:
+        """Log `event`; batch progress is not worth a line, and results.json holds StageFinished's results."""
+        if isinstance(event, BatchProgress):
             return
+        line = event_json(event)
+        line.pop("results", None)
         encoded = (json.dumps(line, default=str) + "\n").encode("utf-8")
         # O_APPEND writes of one line land whole, after everything written before.
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
