@@ -16,6 +16,7 @@ import dataclasses
 import threading
 import time
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ from engine.stages import MODEL_OF_STAGE, STAGE_INPUTS, Stage, downstream_of
 from engine.user_model import UserModel
 
 STALE = "stale"
+INTERRUPTED_ERROR = "its engine process ended while it ran (killed, or out of memory?); see tensorflow.log"
 
 
 class StoredSession:
@@ -207,6 +209,32 @@ class StoredSession:
 
     # --- the run folder -----------------------------------------------------------------------------
 
+    def settle_interrupted(
+        self, stage: Stage | None = None, error: str | None = None
+    ) -> tuple[Stage, str, str | None] | None:
+        """Close the records an engine process that died mid-stage left `running`, in manifest and events.
+
+        `stage` ended as its viewer said: cancelled (the process was ended to stop it) when `error` is None,
+        else failed with `error`. Any other is failed, its cause unknown. Returns the first, as (stage,
+        status, error), or None when there was none.
+        """
+        settled: tuple[Stage, str, str | None] | None = None
+        for name, record in list(self._manifest.stages.items()):
+            if record.status != RUNNING:
+                continue
+            which = Stage(name)
+            status, why = FAILED, INTERRUPTED_ERROR
+            if which is stage:
+                status, why = (CANCELLED, None) if error is None else (FAILED, error)
+            seconds = _seconds_since(record.started)
+            self._finish_record(which, status, record.started, seconds, error=why)
+            event: EngineEvent = (
+                StageCancelled(which, seconds) if why is None else StageFailed(which, seconds, why)
+            )
+            self.folder.events.append(event)
+            settled = settled or (which, status, why)
+        return settled
+
     def close(self) -> None:
         """Release the run folder's lock."""
         self.folder.close()
@@ -297,6 +325,14 @@ class StoredSession:
         record = self._manifest.record(stage)
         for relative in record.artifacts if record else ():
             (self.folder.path / relative).unlink(missing_ok=True)
+
+
+def _seconds_since(started: str) -> float:
+    try:
+        then = datetime.fromisoformat(started.replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    return max(0.0, (datetime.now(timezone.utc) - then).total_seconds())
 
 
 def open_run(config: PipelineConfig, run_dir: Path, **options: Any) -> StoredSession:
