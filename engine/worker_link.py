@@ -81,7 +81,7 @@ class WorkerOptions:
     no_train: bool = False
     detached: bool = False  # no viewer comes: it exits when it has nothing left to run
     run_all: bool = False
-    command: tuple[str, ...] = WORKER_COMMAND  # the tests start a scripted fake worker instead
+    command: tuple[str, ...] = ()  # default WORKER_COMMAND; the tests start a scripted fake worker instead
 
 
 def spawn_worker(
@@ -89,7 +89,7 @@ def spawn_worker(
 ) -> subprocess.Popen[bytes]:
     """Start an engine process on `run_dir` in a session of its own, and wait for it to say it is ready."""
     run_dir = Path(run_dir)
-    argv = [*options.command, "--run-dir", str(run_dir)]
+    argv = [*(options.command or WORKER_COMMAND), "--run-dir", str(run_dir)]
     if options.config is not None:
         argv += ["--config-json", json.dumps(options.config.to_dict())]
     if options.model:

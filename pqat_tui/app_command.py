@@ -1,4 +1,7 @@
-"""`pqat-tui` with no command: the interactive app, in a terminal only."""
+"""`pqat-tui` with no command, and `pqat-tui attach`: the interactive app, in a terminal only.
+
+The engine runs in a process of its own (engine.worker); this process never imports TensorFlow.
+"""
 
 from __future__ import annotations
 
@@ -16,14 +19,21 @@ NATIVE_LOG = "tensorflow.log"
 
 
 def app_command(
-    config: PipelineConfig, run_dir: Path | None = None, *, model: str | None = None, no_train: bool = False
+    config: PipelineConfig,
+    run_dir: Path | None = None,
+    *,
+    model: str | None = None,
+    no_train: bool = False,
+    attach: bool = False,
 ) -> int:
+    """The app on `run_dir`; with `attach`, on the run's live engine process (or the run reopened)."""
     if not sys.stdout.isatty():
         print(
             "pqat-tui: the interactive app needs a terminal; use `pqat-tui run` for the headless pipeline.",
             file=sys.stderr,
         )
         return EXIT_NOT_A_TERMINAL
+    from engine.live import live_worker, read_preview
     from engine.run_store import DEFAULT_RUNS_ROOT, LOCK_FILE, new_run_dir, read_lock
     from engine.tf_runtime import redirect_native_stderr
     from pqat_tui.app import PqatApp
@@ -31,22 +41,28 @@ def app_command(
 
     run_dir = run_dir or new_run_dir(DEFAULT_RUNS_ROOT)
     holder = read_lock(run_dir / LOCK_FILE)
-    if holder is not None and holder.is_alive():
+    live = live_worker(run_dir)
+    if holder is not None and holder.is_alive() and not (attach and live is not None):
         # Said here, before the screen opens; the engine's own lock still settles any race.
-        print(f"pqat-tui: error: {run_dir}: in use by {holder.describe()}", file=sys.stderr)
+        hint = f"; `pqat-tui attach {run_dir}` opens the app on it" if live is not None else ""
+        print(f"pqat-tui: error: {run_dir}: in use by {holder.describe()}{hint}", file=sys.stderr)
         return EXIT_RUN_IN_USE
     native_log = run_dir / NATIVE_LOG
-    # TensorFlow's C++ logging writes to file descriptor 2, under Textual's screen. Textual draws on
-    # sys.__stderr__ too, so it gets its own copy of the terminal before fd 2 goes to the log file.
+    # The engine process writes TensorFlow's native log there. Anything written to this process's file
+    # descriptor 2 would land under Textual's screen: it goes to the same file, and Textual, which draws
+    # on sys.__stderr__, gets its own copy of the terminal first.
     with _terminal_for_textual(), redirect_native_stderr(native_log):
         factory = real_engine_factory(run_dir, model=model, no_train=no_train)
-        app = PqatApp(config, factory, native_log=native_log)
+        app = PqatApp(config, factory, native_log=native_log, preview=read_preview(run_dir))
         try:
             app.run()
         finally:
-            close = getattr(app.engine, "close", None)
-            if close is not None:
-                close()  # releases the run folder's lock
+            if app.engine is not None:
+                app.engine.close(stop=False)  # already closed as the user chose, unless the app crashed
+    if app.detached and app.engine_state is not None and app.engine_state.running is not None:
+        print(f"The run goes on in the background (engine process {app.engine_state.pid}): {run_dir}")
+        print(f"  pqat-tui attach {run_dir}   comes back to it")
+        print("  pqat-tui ps                 lists runs and their progress")
     if app.return_code:
         print(f"pqat-tui: TensorFlow's log is in {native_log}", file=sys.stderr)
     return app.return_code or 0

@@ -7,6 +7,7 @@ one), a process that dies, several viewers, detach and shutdown, and the run fol
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -319,3 +320,36 @@ def test_a_run_folder_in_use_or_unusable_is_refused(tmp_path: Path) -> None:
     (tmp_path / "a-file").write_text("not a folder")
     with pytest.raises(WorkerStartError, match="is a file"):
         spawn_worker(tmp_path / "a-file", options)
+
+
+def test_a_stage_left_running_by_a_dead_engine_process_is_settled_when_the_next_one_opens(
+    tmp_path: Path,
+) -> None:
+    """Cancelled when the viewer ended that process to stop it; failed, with the cause, otherwise."""
+    from engine.run_store import RUNNING, EventLog, Manifest, StageRecord, utc_now
+    from engine.stored_session import open_run
+
+    def left_running(folder: Path, *stages: Stage) -> None:
+        with RunFolder.open(folder) as run:
+            records = {s.value: StageRecord(RUNNING, "f", started=utc_now()) for s in stages}
+            run.write_manifest(Manifest(created=utc_now(), stages=records))
+
+    left_running(tmp_path / "a", Stage.DATA)
+    session = open_run(CONFIG, tmp_path / "a")
+    try:
+        assert session.settle_interrupted(Stage.DATA) == (Stage.DATA, "cancelled", None)
+        assert session.settle_interrupted() is None  # nothing left running
+    finally:
+        session.close()
+    manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
+    assert manifest["stages"]["data"]["status"] == "cancelled"
+    assert EventLog(tmp_path / "a" / "events.jsonl").read()[-1]["event"] == "StageCancelled"
+
+    left_running(tmp_path / "b", Stage.DATA)
+    session = open_run(CONFIG, tmp_path / "b")
+    try:
+        stage, status, error = session.settle_interrupted()  # type: ignore[misc]
+    finally:
+        session.close()
+    assert (stage, status) == (Stage.DATA, "failed") and "engine process ended while it ran" in str(error)
+    assert run_status(tmp_path / "b").state == "failed"
