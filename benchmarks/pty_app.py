@@ -86,6 +86,10 @@ class PtyApp:
             time.sleep(0.002)
         raise TimeoutError(f"{text!r} did not appear within {timeout} s")
 
+    def output_since(self, offset: int) -> bytes:
+        with self._lock:
+            return bytes(self._output[offset:])
+
     def press(self, key: str) -> float:
         os.write(self.leader, key.encode())
         return time.perf_counter()

@@ -408,13 +408,17 @@ class Handshake:
         os.dup2(devnull, 1)
         os.close(devnull)
 
-    def say(self, line: str) -> None:
-        if self._out is None:
-            return
-        with contextlib.suppress(OSError):
-            self._out.write(" ".join(line.split()) + "\n")
-            self._out.close()
-        self._out = None
+    def say(self, line: str) -> bool:
+        """Whether whoever started us heard it (it may have quit meanwhile)."""
+        out, self._out = self._out, None
+        if out is None:
+            return False
+        try:
+            out.write(" ".join(line.split()) + "\n")
+            out.close()
+        except OSError:
+            return False
+        return True
 
 
 def worker_config(args: argparse.Namespace) -> PipelineConfig:
@@ -477,7 +481,9 @@ def serve_run(argv: Sequence[str] | None, open_session: OpenSession, *, tensorfl
         server.cleanup()
         handshake.say(f"error {args.run_dir}: cannot listen for viewers ({error})")
         return 2
-    handshake.say("ready")
+    if not handshake.say("ready") and not args.detached:
+        server.cleanup()  # the app that started us has gone before it could connect
+        return 0
     if tensorflow:
         threading.Thread(target=server.load_tensorflow, name="tensorflow", daemon=True).start()
     if args.run_all:

@@ -53,8 +53,10 @@ from engine.wire import (
 )
 
 WORKER_COMMAND: tuple[str, ...] = (sys.executable, "-m", "engine.worker")
-# A cancel not confirmed within this (the target is 2 s) ends the engine process.
-CANCEL_GRACE_S = 1.5
+# A cancel not confirmed within this ends the engine process: with the kill and the redraw, a cancel takes
+# at most 2 s even on two busy cores. A confirmation (a batch ends, the run folder is written) comes well
+# within it while the engine trains.
+CANCEL_GRACE_S = 1.3
 # Start-up of the engine process: opening the run (with --model, loading TensorFlow and the model first).
 START_TIMEOUT_S = 300.0
 HELLO_TIMEOUT_S = 10.0
@@ -329,6 +331,8 @@ class WorkerLink:
             self._replies.put(message)
             return
         with self._lock:
+            if self._escalating is not None:
+                return  # the last words of a process we are ending: its stage's end is already said
             if isinstance(message, WorkerState):
                 first = not self._hello.is_set()
                 self._state = message
@@ -362,24 +366,26 @@ class WorkerLink:
     # --- control: cancel escalation, crashes, restarts ---------------------------------------------------
 
     def _end_if_deaf(self, stage: Stage) -> None:
-        """A cancel the engine has not confirmed in time ends its process (restarted at once, see below)."""
+        """A cancel the engine has not confirmed in time ends its process (and a new one is started)."""
         if self._final.wait(CANCEL_GRACE_S):
             return
         with self._lock:
             if self._running is not stage or self._closing or self._escalating is not None:
                 return
-            self._escalating = stage
+            self._escalating = stage  # from now on, nothing more from that process counts
             pid = self.state.pid
-        self._deliver(
-            LogMessage(
-                f"did not stop within {CANCEL_GRACE_S:.1f} s (TensorFlow is busy outside a batch): "
-                "ending the engine process",
-                "warning",
-                stage,
+            self._deliver(
+                LogMessage(
+                    f"did not stop within {CANCEL_GRACE_S:.1f} s (TensorFlow is busy outside a batch): "
+                    "ending the engine process",
+                    "warning",
+                    stage,
+                )
             )
-        )
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGKILL)
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+            # Said now: the kernel may take a while to tear a TensorFlow process down.
+            self._end_stage_here(Interrupted(stage, "cancelled"))
 
     def _disconnected(self, sock: socket.socket) -> None:
         with self._lock:
@@ -391,16 +397,16 @@ class WorkerLink:
         own = self._process is not None and self._process.pid == old_pid
         cause = exit_cause(self._process if own else None, self.run_dir / NATIVE_LOG_FILE)
         interrupted: Interrupted | None = None
-        if stage is not None and (own or escalated is stage):
+        if escalated is not None:
+            interrupted = Interrupted(escalated, "cancelled")  # its end was said when we ended it
+        elif stage is not None and own:
             # We know what happened: say it now, not once a new engine process is up.
-            if escalated is stage:
-                interrupted = Interrupted(stage, "cancelled")
-            else:
-                interrupted = Interrupted(stage, "failed", cause)
+            interrupted = Interrupted(stage, "failed", cause)
             self._end_stage_here(interrupted)
         elif stage is None:
             self._deliver(LogMessage(f"{cause}; starting a new one", "warning"))
-        self._escalating = None
+        with self._lock:
+            self._escalating = None
         self._restart(interrupted, wait_for_others=not own and escalated is None, cause=cause)
 
     def _end_stage_here(self, interrupted: Interrupted) -> None:

@@ -69,8 +69,8 @@ TRAINING_STEPS = (Step.BASELINE, Step.PRUNE, Step.QAT, Step.PQAT)
 
 # The actions that need the engine: pressed while TensorFlow loads, they wait for it.
 ENGINE_ACTIONS = ("run_next", "run_all", "rerun")
-# After "stop and quit", the app waits this long for the stage to confirm it stopped; then it quits anyway
-# (the engine process stops it on its own): the terminal comes back within half a second.
+# After "stop and quit", an engine running inside the app (the tests' fakes) has this long to confirm it
+# stopped; the app quits then anyway: the terminal comes back within half a second.
 QUIT_GRACE_S = 0.3
 
 
@@ -394,13 +394,14 @@ class PqatApp(App[int]):
         def answered(stop: bool | None) -> None:
             if not stop:
                 return  # stay; or `d`, which runs the detach action itself
-            if not self.busy:
+            if not self.busy or self.engine is None or self.engine.can_detach:
+                # An engine process stops the stage on its own (within 2 s, or it ends itself).
                 self._quit(stop=True)
                 return
+            # An engine inside the app goes with it: give its stage a moment to stop cleanly.
             running = self.board.running
             self._quit_when_stopped = True
-            if self.engine is not None:
-                self.engine.cancel()
+            self.engine.cancel()
             self._set_status(f"Stopping {running.title if running else 'the stage'}, then quitting…")
             self.set_timer(QUIT_GRACE_S, lambda: self._quit(stop=True))
 
