@@ -233,6 +233,29 @@ class EngineHost:
         self._stale = frozenset(stale_stages()) if stale_stages is not None else frozenset()
 
 
+class Relay:
+    """Messages to one listener, in order; those that come before there is a listener wait for it."""
+
+    def __init__(self, lock: threading.RLock) -> None:
+        self._lock = lock  # the link's own: its state and what it delivers change together
+        self._listener: Callable[[EngineEvent], None] | None = None
+        self._waiting: list[EngineEvent] = []
+
+    def listen(self, listener: Callable[[EngineEvent], None]) -> None:
+        with self._lock:
+            self._listener = listener
+            waiting, self._waiting = self._waiting, []
+            for message in waiting:
+                listener(message)
+
+    def deliver(self, message: EngineEvent) -> None:
+        with self._lock:
+            if self._listener is None:
+                self._waiting.append(message)
+            else:
+                self._listener(message)
+
+
 class LocalLink:
     """An EngineLink to an engine in this process, served by an EngineHost in a daemon thread.
 
@@ -246,8 +269,7 @@ class LocalLink:
         self, engine: PipelineEngine, *, versions: dict[str, str] | None = None, summary: str = ""
     ) -> None:
         self._lock = threading.RLock()
-        self._listener: Callable[[EngineEvent], None] | None = None
-        self._waiting: list[EngineEvent] = []
+        self._relay = Relay(self._lock)
         self._host = EngineHost(engine, self._deliver, versions=versions, summary=summary)
         self._state = self._host.state()
         threading.Thread(target=self._host.serve, name="pqat-engine", daemon=True).start()
@@ -257,20 +279,13 @@ class LocalLink:
         return self._state
 
     def listen(self, listener: Callable[[EngineEvent], None]) -> None:
-        with self._lock:
-            self._listener = listener
-            waiting, self._waiting = self._waiting, []
-            for message in waiting:
-                listener(message)
+        self._relay.listen(listener)
 
     def _deliver(self, message: EngineEvent) -> None:
         with self._lock:
             if isinstance(message, WorkerState):
                 self._state = message
-            if self._listener is None:
-                self._waiting.append(message)
-            else:
-                self._listener(message)
+            self._relay.deliver(message)
 
     def run_stage(self, stage: Stage) -> None:
         self._refused("run", self._host.run_stage(stage))

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from engine.config import PipelineConfig
 from engine.events import EngineEvent, LogMessage, StageCancelled, StageFailed, StageStarted
+from engine.host import Relay
 from engine.live import connect, live_worker
 from engine.protocol import EngineRefused
 from engine.run_store import NATIVE_LOG_FILE
@@ -184,8 +185,7 @@ class WorkerLink:
         self.options = options
         self._process = process  # when we started it: its exit status is ours to read
         self._lock = threading.RLock()
-        self._listener: Callable[[EngineEvent], None] | None = None
-        self._waiting: list[EngineEvent] = []
+        self._relay = Relay(self._lock)
         self._state: WorkerState | None = None
         self._hello = threading.Event()
         self._sock: socket.socket | None = None
@@ -221,11 +221,7 @@ class WorkerLink:
         return self._process
 
     def listen(self, listener: Callable[[EngineEvent], None]) -> None:
-        with self._lock:
-            self._listener = listener
-            waiting, self._waiting = self._waiting, []
-            for message in waiting:
-                listener(message)
+        self._relay.listen(listener)
 
     def run_stage(self, stage: Stage) -> None:
         self._send(Command(RUN, Stage(stage)))
@@ -357,11 +353,7 @@ class WorkerLink:
         self._final.clear()
 
     def _deliver(self, message: EngineEvent) -> None:
-        with self._lock:
-            if self._listener is None:
-                self._waiting.append(message)
-            else:
-                self._listener(message)
+        self._relay.deliver(message)
 
     # --- control: cancel escalation, crashes, restarts ---------------------------------------------------
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from fake_engine import FakeEngine, fake_factory
 from fake_worker import fake_worker_command
 from test_app import idle, log_text, states, wait_for
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from engine.config import PipelineConfig
 from engine.events import EngineEvent, StageStarted
@@ -24,6 +24,7 @@ from engine.worker_link import CANCEL_GRACE_S, WorkerOptions
 from pqat_tui.app import PqatApp
 from pqat_tui.engine_loader import LoadedEngine, worker_engine_factory
 from pqat_tui.screens.quit_dialog import QuitScreen
+from pqat_tui.screens.settings import SettingsScreen, input_id
 from pqat_tui.steps import Step, StepState
 
 CONFIG = PipelineConfig(data="sample").with_overrides(epochs=2, prune_epochs=2)
@@ -228,3 +229,20 @@ async def test_a_resumed_run_is_painted_before_its_engine_is_up(tmp_path: Path) 
         never.set()
         with contextlib.suppress(Exception):
             await pilot.press("q")
+
+
+async def test_settings_change_in_the_engine_process_makes_the_touched_stages_stale(tmp_path: Path) -> None:
+    app = worker_app(tmp_path / "run")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, idle(app), timeout=15)
+        await pilot.press("a")
+        await wait_for(pilot, lambda: app.board.all_done() and not app.busy, timeout=30)
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, SettingsScreen))
+        app.screen.query_one(f"#{input_id('prune.sparsity')}", Input).value = "0.8"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not isinstance(app.screen, SettingsScreen))
+        assert app.engine_state.stale >= {Stage.PRUNE, Stage.PTQ}  # type: ignore[union-attr]
+        assert states(app)[Step.PRUNE] is StepState.STALE and states(app)[Step.BASELINE] is StepState.DONE
+        assert "Stale now, to run again: Prune, QAT, PQAT, Convert, Evaluate, PTQ" in log_text(app)
+        await pilot.press("q")

@@ -3,23 +3,19 @@ TensorFlow, and a run whose terminal hangs up goes on to its end, where `ps` and
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import pty
 import signal
-import struct
 import subprocess
 import sys
-import termios
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
+from test_worker import process_gone
 
-from engine.live import is_zombie
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+from pty_app import PtyApp  # noqa: E402  (drives the app in a pseudo-terminal, as the benchmarks do)
 
 pytestmark = [pytest.mark.real_engine, pytest.mark.slow]
 
@@ -90,71 +86,6 @@ def test_the_app_drives_the_real_engine_process_and_never_imports_tensorflow(tmp
     assert log  # TensorFlow's native log went to the run folder, from the engine process
 
 
-class Terminal:
-    """`pqat-tui ...` in a pseudo-terminal of its own, as a person's terminal (or tmux) runs it."""
-
-    def __init__(self, args: list[str], cwd: Path) -> None:
-        leader, follower = pty.openpty()
-        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "pqat_tui", *args],
-            stdin=follower,
-            stdout=follower,
-            stderr=follower,
-            cwd=cwd,
-            env={**os.environ, "TERM": "xterm-256color"},
-            start_new_session=True,
-        )
-        os.close(follower)
-        self.leader = leader
-        self.output = bytearray()
-        self._lock = threading.Lock()
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        while True:
-            try:
-                chunk = os.read(self.leader, 65536)
-            except OSError:
-                return
-            if not chunk:
-                return
-            with self._lock:
-                self.output += chunk
-
-    def wait_for(self, text: str, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if text.encode() in self.output:
-                    return
-            time.sleep(0.05)
-        raise AssertionError(f"{text!r} never reached the terminal")
-
-    def press(self, keys: str) -> None:
-        os.write(self.leader, keys.encode())
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
-        os.close(self.leader)
-
-
-def process_gone(pid: int, timeout: float = 10.0) -> bool:
-    """The engine process has exited (a zombie waiting for a parent that reaps it counts)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        if is_zombie(pid):
-            return True
-        time.sleep(0.05)
-    return False
-
-
 def pqat(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pqat_tui", *args], cwd=cwd, capture_output=True, text=True, timeout=60
@@ -164,11 +95,11 @@ def pqat(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_a_hang_up_of_the_terminal_leaves_the_run_going_and_attach_finds_it_done(tmp_path: Path) -> None:
     data = tiny_npz(tmp_path)
     run = "runs/hangup"
-    ui = Terminal(["--data", str(data), *TINY_FLAGS, "--run-dir", run], tmp_path)
+    ui = PtyApp(["--data", str(data), *TINY_FLAGS, "--run-dir", run], cwd=tmp_path)
     try:
-        ui.wait_for("Engine process started", 60)
+        ui.wait_for("Engine process started", timeout=60)
         ui.press("a")
-        ui.wait_for("Baseline started", 120)
+        ui.wait_for("Baseline started", timeout=120)
         ui.process.send_signal(signal.SIGHUP)  # the SSH connection drops
         assert ui.process.wait(10) != 0
     finally:
@@ -187,9 +118,9 @@ def test_a_hang_up_of_the_terminal_leaves_the_run_going_and_attach_finds_it_done
     table = pqat(tmp_path, "ps").stdout
     assert run in table and "finished" in table and "8/8 stages" in table
 
-    viewer = Terminal(["attach"], tmp_path)  # the latest run: reopened, every stage done at once
+    viewer = PtyApp(["attach"], cwd=tmp_path)  # the latest run: reopened, every stage done at once
     try:
-        viewer.wait_for("Every stage done", 60)
+        viewer.wait_for("Every stage done", timeout=60)
         viewer.press("q")
         assert viewer.process.wait(10) == 0
     finally:
