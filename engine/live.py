@@ -58,6 +58,7 @@ class WorkerInfo:
     batches: int = 0
     viewers: int = 0
     detached: bool = False
+    stopping: bool = False  # told to stop by its last viewer: it exits within a few seconds
     tensorflow: bool = False  # loaded yet
 
     def is_alive(self) -> bool:

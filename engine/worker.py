@@ -130,6 +130,7 @@ class WorkerServer:
         self.folder = folder
         self.run_dir = folder.path
         self.detached = detached
+        self.stopping = False  # its driver quit with "stop": it exits once the stage has stopped
         self.interrupted = interrupted
         self.host = EngineHost(engine, self._broadcast, versions=versions, summary=summary)
         self._viewers: list[Viewer] = []
@@ -182,13 +183,13 @@ class WorkerServer:
                 self._listener.close()
         if self._socket_path is not None:
             with contextlib.suppress(OSError):
-                self._socket_path.unlink()
-        remove_worker_info(self.run_dir, os.getpid())
+                self._socket_path.unlink()  # before the lock: the next process may bind the same path
         close = getattr(self.host.engine, "close", None)
         if close is not None:
             close()  # the run folder's lock
         else:
             self.folder.close()
+        remove_worker_info(self.run_dir, os.getpid())  # last: once it is gone, so is the lock
 
     def _idle(self) -> bool:
         """Whether to exit: nothing runs (the host asks only then) and no viewer is left (or will come)."""
@@ -268,12 +269,16 @@ class WorkerServer:
                 self.host.publish_state()
         elif command.name == DETACH:
             viewer.leaving = True
-            with self.host.lock:
-                self.detached = True
-                self.host.publish_state()
+            if viewer is self._driver:  # a watcher that leaves changes nothing
+                with self.host.lock:
+                    self.detached = True
+                    self.host.publish_state()
         elif command.name == SHUTDOWN:
             viewer.leaving = True
             self.host.cancel()
+            with self.host.lock:
+                self.stopping = True
+                self._write_live()
             threading.Thread(target=self._end_if_stuck, args=(self.host.running,), daemon=True).start()
         if refusal is not None:
             viewer.send(encode_message(Refused(command.name, refusal)))
@@ -374,6 +379,7 @@ class WorkerServer:
             updated=utc_now(),
             viewers=len(self._viewers),
             detached=self.detached,
+            stopping=self.stopping and not self._viewers,
             tensorflow=bool(self.host.state().versions.get("tensorflow")),
         )
         self._live_written = time.monotonic()

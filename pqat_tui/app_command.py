@@ -8,11 +8,17 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.config import PipelineConfig
 
+if TYPE_CHECKING:
+    from engine.live import WorkerInfo
+
+STOPPING_WAIT_S = 4.0  # an engine process stops a stage within 2 s, or ends itself
 EXIT_NOT_A_TERMINAL = 2
 EXIT_RUN_IN_USE = 2
 NATIVE_LOG = "tensorflow.log"
@@ -40,8 +46,8 @@ def app_command(
     from pqat_tui.engine_loader import real_engine_factory
 
     run_dir = run_dir or new_run_dir(DEFAULT_RUNS_ROOT)
+    live = _unless_stopping(run_dir, live_worker(run_dir))
     holder = read_lock(run_dir / LOCK_FILE)
-    live = live_worker(run_dir)
     if holder is not None and holder.is_alive() and not (attach and live is not None):
         # Said here, before the screen opens; the engine's own lock still settles any race.
         hint = f"; `pqat-tui attach {run_dir}` opens the app on it" if live is not None else ""
@@ -70,6 +76,18 @@ def app_command(
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(app.return_code or 0)
+
+
+def _unless_stopping(run_dir: Path, live: WorkerInfo | None) -> WorkerInfo | None:
+    """The run's live engine process; one that its last viewer told to stop (quit, then the run reopened
+    at once) is given the few seconds it needs to stop its stage and free the run."""
+    from engine.live import live_worker
+
+    deadline = time.monotonic() + STOPPING_WAIT_S
+    while live is not None and live.stopping and time.monotonic() < deadline:
+        time.sleep(0.05)
+        live = live_worker(run_dir)
+    return live
 
 
 @contextlib.contextmanager

@@ -353,3 +353,21 @@ def test_a_stage_left_running_by_a_dead_engine_process_is_settled_when_the_next_
         session.close()
     assert (stage, status) == (Stage.DATA, "failed") and "engine process ended while it ran" in str(error)
     assert run_status(tmp_path / "b").state == "failed"
+
+
+def test_a_run_reopened_right_after_stop_and_quit_waits_for_its_engine_to_stop(
+    open_link, tmp_path: Path
+) -> None:
+    from pqat_tui.app_command import _unless_stopping
+
+    run = tmp_path / "run"
+    link, inbox = open_link(stuck=(Stage.BASELINE,))  # deaf: it takes the engine 2 s to end itself
+    link.run_all()
+    inbox.wait_for(lambda m: isinstance(m, StageStarted) and m.stage is Stage.BASELINE)
+    link.close(stop=True)
+    deadline = time.monotonic() + 5
+    while not (info := read_worker_info(run)) or not info.stopping:
+        assert time.monotonic() < deadline, "worker.json never said it was stopping"
+        time.sleep(0.01)
+    assert _unless_stopping(run, info) is None  # stopped: the run is free for the app that reopens it
+    assert not (run / LOCK_FILE).exists()
