@@ -2,10 +2,10 @@
 
     python benchmarks/responsiveness.py [--presses 40]
 
-Starts `pqat-tui --data sample` in a pseudo-terminal (TensorFlow trains in the app's engine process, on the
-same cores), presses `a`, and once the baseline is training presses j and k in turn, timing each from the
-key's write to the moment the newly selected stage's panel title reaches the terminal. Prints the load
-average too: other processes share the cores.
+Starts `pqat-tui --data sample --epochs 100` in a pseudo-terminal (TensorFlow trains in the app's engine
+process, on the same cores), presses `a`, and once the baseline is training presses j and k in turn, timing
+each from the key's write to the moment the newly selected stage's panel title reaches the terminal. Prints
+the load average too: other processes share the cores.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ def main() -> None:
     parser.add_argument("--presses", type=int, default=40)
     args = parser.parse_args()
     print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-    app = PtyApp(["--data", "sample"], size=(120, 40))
+    # Enough epochs that the baseline trains throughout the presses.
+    app = PtyApp(["--data", "sample", "--epochs", "100"], size=(120, 40))
     try:
         app.wait_for("Engine ready", timeout=120)
         idle = _latencies(app, IDLE_KEYS, 10)

@@ -61,6 +61,7 @@ FIRST_VIEWER_GRACE_S = 30.0
 SHUTDOWN_GRACE_S = 2.0
 LIVE_STATE_INTERVAL_S = 1.0
 WATCHING = "Watching: another viewer drives this run; t takes control."
+NICENESS = 10  # the engine process's CPU priority below the app's
 HISTORY_LIMIT = 2000  # events a newcomer is sent
 OUTBOX_PROGRESS_LIMIT = 64  # a viewer that reads no more gets no more batch progress beyond this backlog
 
@@ -453,6 +454,7 @@ def serve_run(argv: Sequence[str] | None, open_session: OpenSession, *, tensorfl
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     handshake = Handshake()
+    _lower_priority()
     from engine.tf_runtime import configure_environment
 
     configure_environment()
@@ -497,6 +499,19 @@ def serve_run(argv: Sequence[str] | None, open_session: OpenSession, *, tensorfl
     server.serve()
     sys.stderr.flush()
     os._exit(0)  # TensorFlow's own teardown takes seconds and helps no one: the run folder is closed
+
+
+def _lower_priority() -> None:
+    """Training is the batch job, the viewer's screen the interactive one: when they compete for the
+    cores, the screen goes first (a key shows at once) and training loses only the moments it draws.
+
+    Linux schedules a session's processes as one group (autogroup) and a nice value counts only within
+    it: our own session, started with setsid, gets the lower priority as a whole.
+    """
+    with contextlib.suppress(OSError):
+        os.nice(NICENESS)
+    with contextlib.suppress(OSError), open("/proc/self/autogroup", "w") as autogroup:
+        autogroup.write(str(NICENESS))
 
 
 def _is_user_error(error: Exception) -> bool:
