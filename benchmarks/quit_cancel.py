@@ -41,7 +41,7 @@ def _start(phase: str, done_run: Path) -> PtyApp:
         time.sleep(0.3)
         app.press("r")
         app.wait_for("Convert started", after=0, timeout=120)
-        time.sleep(0.5)  # inside the converter
+        time.sleep(0.1)  # inside the converter (two small models: about a second in all)
         return app
     app = PtyApp(TINY)
     if phase == "loading":
@@ -61,32 +61,49 @@ def _start(phase: str, done_run: Path) -> PtyApp:
     return app
 
 
-def cancel_seconds(app: PtyApp) -> tuple[float, bool]:
+class TooLate(Exception):
+    """The stage ended on its own before the key: the phase was missed, the trial is taken again."""
+
+
+def cancel_seconds(app: PtyApp, stage: str) -> tuple[float, bool]:
     offset = app.offset
     pressed = app.press("c")
-    shown = app.wait_for("cancelled after", after=offset, timeout=30)
-    escalated = b"did not stop within" in app.output_since(offset)
-    return shown - pressed, escalated
+    deadline = time.perf_counter() + 30
+    while time.perf_counter() < deadline:
+        output = app.output_since(offset)
+        if b"cancelled after" in output:
+            shown = app.wait_for("cancelled after", after=offset, timeout=1)
+            return shown - pressed, b"did not stop within" in output
+        if f"{stage} done in ".encode() in output:
+            raise TooLate
+        time.sleep(0.005)
+    raise TimeoutError("the stage was never cancelled")
 
 
 def quit_seconds(app: PtyApp) -> float:
     app.press("q")
     time.sleep(0.3)  # the question is on screen
+    if app.process.poll() is not None:
+        raise TooLate  # nothing ran any more: q quit at once, without asking
     pressed = app.press("y")
     app.process.wait(30)
     return time.perf_counter() - pressed
 
 
 def trial(phase: str, action: str, done_run: Path) -> str:
-    app = _start(phase, done_run)
-    try:
-        if action == "cancel":
-            seconds, escalated = cancel_seconds(app)
-            how = "engine process ended and replaced" if escalated else "confirmed by the engine"
-            return f"{seconds:.3f}|{how}"
-        return f"{quit_seconds(app):.3f}|"
-    finally:
-        app.close()
+    for _attempt in range(5):
+        app = _start(phase, done_run)
+        try:
+            if action == "cancel":
+                seconds, escalated = cancel_seconds(app, "Convert" if phase == "converting" else "Baseline")
+                how = "engine process ended and replaced" if escalated else "confirmed by the engine"
+                return f"{seconds:.3f}|{how}"
+            return f"{quit_seconds(app):.3f}|"
+        except TooLate:
+            continue
+        finally:
+            app.close()
+    raise RuntimeError(f"{phase}: the stage always ended before the key")
 
 
 def prepare_done_run() -> Path:
