@@ -17,7 +17,8 @@ from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from engine.config import PipelineConfig
+from engine.config import PipelineConfig, parse_image_size
+from engine.strict_json import FileContentError, read_bounded
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -50,14 +51,47 @@ def _finite(value: float) -> bool:
 
 
 # Rules by leaf name: a stage section's `epochs` follows the same rule whichever stage it is in.
+def _image_size(value: str) -> bool:
+    try:
+        parse_image_size(value)
+    except ValueError:
+        return False
+    return True
+
+
 RULES: dict[str, Rule] = {
     "data": Rule(
         str,
-        "a non-empty string: mnist, fashion_mnist, sample, a .npz file or a folder of MNIST IDX files",
+        "a non-empty string: mnist, fashion_mnist, sample, a .npz file, a folder of MNIST IDX files or a "
+        "folder of images with one sub-folder per class",
         lambda v: bool(v.strip()),
         "data source",
     ),
     "seed": Rule(int, "an integer in [0, 4294967295]", lambda v: 0 <= v < 2**32, "random seed"),
+    "image_size": Rule(
+        str,
+        'HEIGHTxWIDTH, e.g. "32x32" (each 1 to 4096), or "" to keep the images\' own size',
+        _image_size,
+        'resize every image to HEIGHTxWIDTH ("" keeps their size)',
+    ),
+    "color_mode": Rule(
+        str,
+        "one of auto, grayscale, rgb",
+        lambda v: v in ("auto", "grayscale", "rgb"),
+        "auto keeps the channels; grayscale or rgb converts",
+    ),
+    "test_split": Rule(
+        float,
+        "a number in (0, 1)",
+        lambda v: _finite(v) and 0 < v < 1,
+        "share of each class held out for testing (an image folder without test/)",
+    ),
+    "strategy": Rule(
+        str,
+        "one of default, mirrored, multiworker",
+        lambda v: v in ("default", "mirrored", "multiworker"),
+        "tf.distribute strategy of the training stages",
+    ),
     "epochs": Rule(int, "an integer >= 1", lambda v: v >= 1, "training epochs"),
     "batch_size": Rule(int, "an integer >= 1", lambda v: v >= 1, "images per training batch"),
     "learning_rate": Rule(float, "a number > 0", lambda v: _finite(v) and v > 0, "Adam learning rate"),
@@ -141,13 +175,19 @@ def toml_value(value: Any) -> str:
             return "inf" if value > 0 else "-inf"
         return repr(value)  # always has a '.' or an exponent, as TOML floats must
     if isinstance(value, str):
-        # JSON's escapes (\" \\ \n \uXXXX) are all valid in a TOML basic string.
-        return json.dumps(value, ensure_ascii=False)
+        # JSON's escapes (\" \\ \n \uXXXX) are all valid in a TOML basic string. A name that was not UTF-8
+        # (lone surrogates) is refused by check_setting; its message shows it escaped.
+        return json.dumps(value, ensure_ascii=not _is_text(value))
     if isinstance(value, Mapping):
-        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+        return "{ " + ", ".join(f"{_toml_key(str(k))} = {toml_value(v)}" for k, v in value.items()) + " }"
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     return repr(value)
+
+
+def _toml_key(key: str) -> str:
+    """A key as TOML writes it: bare when it can be, else quoted (a newline in a key stays on one line)."""
+    return key if key and all(c.isascii() and (c.isalnum() or c in "_-") for c in key) else json.dumps(key)
 
 
 def _describe(value: Any) -> str:
@@ -169,6 +209,12 @@ def check_setting(key: str, value: Any, *, label: str | None = None, shown: str 
     `shown` verbatim when that is given, and as `key = VALUE` otherwise.
     """
     rule = rule_for(key)
+    if _is_huge(value):
+        # Not even shown: Python refuses to write an integer of thousands of digits in decimal.
+        named = shown or label or key
+        raise ConfigError(
+            f"{named}: must be {rule.allowed}, not an integer of {value.bit_length()} bits", key
+        )
     if shown is None:
         shown = f"{label} {toml_value(value)}" if label else f"{key} = {toml_value(value)}"
     wrong_type = isinstance(value, bool) or not isinstance(
@@ -176,10 +222,26 @@ def check_setting(key: str, value: Any, *, label: str | None = None, shown: str 
     )
     if wrong_type:
         raise ConfigError(f"{shown}: must be {rule.allowed}, not {_describe(value)}", key)
+    if isinstance(value, str) and not _is_text(value):
+        raise ConfigError(f"{shown}: must be valid Unicode text (rename the file: it is stored as TOML)", key)
     typed = float(value) if rule.kind is float else value
     if not rule.accepts(typed):
         raise ConfigError(f"{shown}: must be {rule.allowed}", key)
     return typed
+
+
+def _is_huge(value: Any) -> bool:
+    """An integer beyond 64 bits: no setting takes one, and TensorFlow would overflow on it."""
+    return isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 63
+
+
+def _is_text(value: str) -> bool:
+    """Whether `value` can be written as UTF-8 (a file name that was not UTF-8 holds lone surrogates)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_setting(key: str, text: str, *, shown: str | None = None) -> Any:
@@ -246,23 +308,34 @@ def _with_checked(config: PipelineConfig, key: str, value: Any, prefix: str) -> 
         raise ConfigError(f"{prefix}{error}", key) from None
 
 
+# A config file is a few dozen lines; anything this big is not one.
+MAX_CONFIG_BYTES = 2**20
+
+
 def read_config_file(path: Path, *, base: PipelineConfig | None = None) -> PipelineConfig:
-    """The config a TOML file describes, over `base` (the defaults); ConfigError for anything wrong."""
+    """The config a TOML file describes, over `base` (the defaults); ConfigError for anything wrong.
+
+    Only a regular file of at most MAX_CONFIG_BYTES is read (never a FIFO or a device such as /dev/zero).
+    """
     path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such config file")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder, not a config file")
     try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a folder, not a config file") from None
+        text = read_bounded(path, MAX_CONFIG_BYTES).decode("utf-8")
+    except FileContentError as error:
+        raise ConfigError(str(error)) from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a TOML file (not UTF-8 text)") from None
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
     try:
         values = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not a config file (nested too deeply)") from None
+    except ValueError as error:  # an integer of more digits than Python converts
+        raise ConfigError(f"{path}: not valid TOML: {' '.join(str(error).split())}") from None
     return config_from_mapping(values, source=str(path), base=base)
 
 

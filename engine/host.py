@@ -135,7 +135,10 @@ class EngineHost:
             reconfigure = getattr(self.engine, "reconfigure", None)
             if reconfigure is None:
                 raise EngineRefused("This engine cannot change its settings.")
-            changed = set(reconfigure(config))
+            try:
+                changed = set(reconfigure(config))
+            except Exception as error:  # the run folder refused the new config (a full disk): nothing changed
+                raise EngineRefused(str(error) or one_line_error(error)) from None
             self._take_snapshot()
             self.publish_state()
         return changed

@@ -7,6 +7,7 @@ was, and a stage that finishes drops the outputs of every stage downstream of it
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import traceback
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from engine.config import PipelineConfig
-from engine.data import DataError, Dataset, load_dataset
+from engine.data import DataError, DataOptions, Dataset, load_dataset
 from engine.events import (
     EngineEvent,
     LogMessage,
@@ -28,17 +29,31 @@ from engine.events import (
 from engine.results import ModelResult, RunResults
 from engine.stages import MODEL_OF_STAGE, Stage, downstream_of, missing_inputs
 from engine.tf_runtime import installed_versions, is_loaded, load_tensorflow
+from engine.writes import WriteError
 
 if TYPE_CHECKING:
     from engine.conversion import ConvertedModel
 
 Emit = Callable[[EngineEvent], None]
+Keep = Callable[[Stage, float], None]
 CONVERTED_MODELS = ("qat", "pqat")
 
 
 class _Stopped(Exception):
     """A stop the session notices itself: before a stage starts (TensorFlow perhaps not loaded yet, so
     engine.training's StageStopped is out of reach) or after the stage computed its output."""
+
+
+@dataclass(frozen=True)
+class _State:
+    """Everything a stage's commit changes, to put back when its outputs cannot be saved."""
+
+    done: frozenset[Stage]
+    dataset: Dataset | None
+    keras: dict[Stage, Any]
+    converted: dict[str, ConvertedModel]
+    ptq: ConvertedModel | None
+    results: RunResults
 
 
 @dataclass
@@ -77,6 +92,7 @@ class PipelineSession:
         self._converted: dict[str, ConvertedModel] = {}
         self._ptq: ConvertedModel | None = None
         self._running = threading.Lock()
+        self._strategies_told: set[str] = {"default"}
 
     @property
     def results(self) -> RunResults:
@@ -96,11 +112,17 @@ class PipelineSession:
         converted = self._converted.get(name)
         return converted.content if converted else None
 
-    def run_stage(self, stage: Stage, emit: Emit, stop: threading.Event) -> None:
-        with self._running:
-            self._run_stage(Stage(stage), emit, stop)
+    def run_stage(self, stage: Stage, emit: Emit, stop: threading.Event, *, keep: Keep | None = None) -> None:
+        """Run one stage (see engine.protocol).
 
-    def _run_stage(self, stage: Stage, emit: Emit, stop: threading.Event) -> None:
+        `keep(stage, seconds)`, when given, saves the stage's committed outputs (engine.stored_session writes
+        its run folder). It is part of the stage: when it raises, the commit is undone and the stage fails
+        with the cause, leaving the session as it was.
+        """
+        with self._running:
+            self._run_stage(Stage(stage), emit, stop, keep)
+
+    def _run_stage(self, stage: Stage, emit: Emit, stop: threading.Event, keep: Keep | None = None) -> None:
         started = time.monotonic()
         emit(StageStarted(stage, epochs=self._epochs_of(stage)))
 
@@ -123,14 +145,17 @@ class PipelineSession:
         try:
             if stop.is_set():
                 raise _Stopped
-            if stage is not Stage.DATA:
+            if stage is not Stage.DATA or self.config.strategy != "default":
+                # A multi-worker strategy must exist before any TensorFlow operation runs (a folder's
+                # Data stage decodes images): it is made with TensorFlow, before the first stage.
                 self._ensure_tensorflow(stage, emit)
-            outputs = self._compute(stage, emit, stop)
+            with self._strategy_scope(stage):
+                outputs = self._compute(stage, emit, stop)
             if stop.is_set():
                 # Stopped after the last batch (during evaluation, say): the output is dropped all the same,
                 # so that a set stop event always ends in StageCancelled.
                 raise _Stopped
-        except DataError as error:
+        except (DataError, WriteError) as error:
             self._fail(stage, str(error), seconds(), emit)
             return
         except Exception as error:  # noqa: BLE001 - every failure of a stage becomes a StageFailed
@@ -141,7 +166,18 @@ class PipelineSession:
             self._fail(stage, one_line_error(error), seconds(), emit)
             return
         elapsed = seconds()
+        before = self._state()
         self._commit(stage, outputs, elapsed)
+        if keep is not None:
+            try:
+                keep(stage, elapsed)
+            except Exception as error:  # noqa: BLE001 - an output that cannot be saved fails its stage
+                self._restore_state(before)
+                if not isinstance(error, WriteError):
+                    emit(LogMessage(traceback.format_exc().rstrip(), level="error", stage=stage))
+                reason = str(error) if isinstance(error, WriteError) else one_line_error(error)
+                self._fail(stage, f"not saved: {reason}", seconds(), emit)
+                return
         emit(StageFinished(stage, elapsed, self._results))
 
     def _ensure_tensorflow(self, stage: Stage, emit: Emit) -> None:
@@ -150,6 +186,19 @@ class PipelineSession:
         versions = load_tensorflow()
         if versions != self._results.versions:
             self._results = replace(self._results, versions=versions)
+        if self.config.strategy not in self._strategies_told:
+            from engine.distribution import describe
+
+            self._strategies_told.add(self.config.strategy)
+            emit(LogMessage(describe(self.config.strategy), stage=stage))
+
+    def _strategy_scope(self, stage: Stage) -> contextlib.AbstractContextManager[Any]:
+        """The training stages build, wrap and compile their models in the distribution strategy's scope."""
+        if stage not in (Stage.BASELINE, Stage.PRUNE, Stage.QAT, Stage.PQAT):
+            return contextlib.nullcontext()
+        from engine.distribution import training_strategy
+
+        return training_strategy(self.config.strategy).scope()
 
     def _fail(self, stage: Stage, error: str, seconds: float, emit: Emit) -> None:
         self._results = replace(self._results, failures={**self._results.failures, stage.value: error})
@@ -168,11 +217,20 @@ class PipelineSession:
 
     def _compute(self, stage: Stage, emit: Emit, stop: threading.Event) -> _Outputs:
         if stage is Stage.DATA:
-            dataset = load_dataset(self.config.data)
+            dataset = load_dataset(self.config.data, DataOptions.from_config(self.config))
             if dataset.info.note:
                 emit(LogMessage(dataset.info.note, level="warning", stage=stage))
             info = dataset.info
-            emit(LogMessage(f"{info.train:,} training and {info.test:,} test images", stage=stage))
+            height, width, channels = dataset.image_shape
+            streamed = "" if dataset.train.images is not None else "; streamed from disk (too large to cache)"
+            test_from = f" ({dataset.test_from})" if dataset.test_from else ""
+            emit(
+                LogMessage(
+                    f"{info.train:,} training and {info.test:,} test images{test_from}, "
+                    f"{height}x{width}x{channels}, {dataset.num_classes} classes{streamed}",
+                    stage=stage,
+                )
+            )
             return _Outputs(dataset=dataset)
 
         from engine import conversion, training
@@ -242,6 +300,24 @@ class PipelineSession:
             failures={k: v for k, v in results.failures.items() if k != stage.value},
         )
         self._done.add(stage)
+
+    def _state(self) -> _State:
+        return _State(
+            frozenset(self._done),
+            self._dataset,
+            dict(self._keras),
+            dict(self._converted),
+            self._ptq,
+            self._results,
+        )
+
+    def _restore_state(self, state: _State) -> None:
+        self._done = set(state.done)
+        self._dataset = state.dataset
+        self._keras = dict(state.keras)
+        self._converted = dict(state.converted)
+        self._ptq = state.ptq
+        self._results = state.results
 
     def _drop(self, stage: Stage) -> None:
         """Forget a stage's outputs, in the session and in the results."""

@@ -18,7 +18,7 @@ import hashlib
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from engine.stages import Stage
 
@@ -52,20 +52,32 @@ def check_model_file(path: str | Path) -> Path:
         raise UserModelError(f"{path}: is a folder; expected a .keras or .h5 model file")
     if path.suffix.lower() not in MODEL_SUFFIXES:
         raise UserModelError(f"{path}: expected a .keras or .h5 Keras model file")
+    if not path.is_file():  # a FIFO would block the read below, a device never end
+        raise UserModelError(f"{path}: not a regular file; expected a .keras or .h5 model file")
     try:
         with open(path, "rb") as handle:
             head = handle.read(8)
+            if path.suffix.lower() == ".keras":
+                _check_keras_archive(path, handle)
     except OSError as error:
-        raise UserModelError(f"{path}: cannot read ({error.strerror})") from None
-    if path.suffix.lower() == ".keras":
-        if not zipfile.is_zipfile(path):
-            raise UserModelError(f"{path}: not a Keras model (a .keras file is a zip archive; this is not)")
-        with zipfile.ZipFile(path) as archive:
-            if "config.json" not in archive.namelist():
-                raise UserModelError(f"{path}: not a Keras model (the archive has no config.json)")
-    elif head != HDF5_SIGNATURE:
+        raise UserModelError(f"{path}: cannot read ({error.strerror or error})") from None
+    if path.suffix.lower() != ".keras" and head != HDF5_SIGNATURE:
         raise UserModelError(f"{path}: not a Keras model (not an HDF5 file)")
     return path
+
+
+def _check_keras_archive(path: Path, handle: BinaryIO) -> None:
+    """A .keras file is a zip archive holding config.json: its central directory is read, nothing more."""
+    not_zip = f"{path}: not a Keras model (a .keras file is a zip archive; this is not)"
+    if not zipfile.is_zipfile(handle):
+        raise UserModelError(not_zip)
+    try:
+        with zipfile.ZipFile(handle) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as error:
+        raise UserModelError(f"{path}: not a Keras model (a damaged zip archive: {_reason(error)})") from None
+    if "config.json" not in names:
+        raise UserModelError(f"{path}: not a Keras model (the archive has no config.json)")
 
 
 def file_sha256(path: Path) -> str:
@@ -107,13 +119,13 @@ def check_against_data(model: Any, path: Path, image_shape: tuple[int, ...], cla
         ) from None
     if isinstance(inputs, list) or isinstance(outputs, list):
         raise UserModelError(f"{path}: the model has several inputs or outputs; expected one of each")
-    if tuple(inputs[1:]) != tuple(image_shape):
-        hint = ""
-        if tuple(inputs[1:]) == (*image_shape, 1):
-            hint = f"; take a {image_shape} input and add keras.layers.Reshape({(*image_shape, 1)}) first"
+    from engine.data import feed_shape
+
+    if len(image_shape) == 2:  # (H, W): grey images
+        image_shape = (*image_shape, 1)
+    if feed_shape(tuple(inputs[1:]), tuple(image_shape)) is None:
         raise UserModelError(
             f"{path}: the model's input is {_shape(inputs)} but the data's images are {_shape(image_shape)}"
-            f"{hint}"
         )
     if tuple(outputs[1:]) != (classes,):
         raise UserModelError(
@@ -215,7 +227,7 @@ def _reason(error: BaseException) -> str:
 
 
 def load_model_choice(
-    model_path: str | None, no_train: bool, run_dir: Path | None = None
+    model_path: str | None, no_train: bool, run_dir: Path | None = None, config: Any = None
 ) -> tuple[UserModel | None, bool]:
     """The user's model (loaded and checked) and whether the baseline trains it, from `--model` and
     `--no-train`, or, when resuming a run that had one, from the run's manifest.
@@ -233,22 +245,32 @@ def load_model_choice(
         if no_train:
             raise UserModelError("--no-train needs --model: the example's model has to be trained")
         return None, True
-    from engine.data import IMAGE_SIDE, NUM_CLASSES
+    from engine.data import EXAMPLE_SHAPE, NUM_CLASSES, DataOptions, describe_source
     from engine.tf_runtime import load_tensorflow
 
+    # The data's image shape and class count, read cheaply (DataError for data that cannot load).
+    image_shape, classes = (
+        describe_source(config.data, DataOptions.from_config(config))
+        if config is not None
+        else (EXAMPLE_SHAPE, NUM_CLASSES)
+    )
     load_tensorflow()
-    return load_user_model(model_path, (IMAGE_SIDE, IMAGE_SIDE), NUM_CLASSES), train
+    return load_user_model(model_path, image_shape, classes), train
 
 
 def saved_model_choice(run_dir: Path) -> dict[str, Any] | None:
-    """The model a run was started with (path, sha256, train), from its manifest; None if none."""
-    import json
+    """The model a run was started with, from its manifest: `path` (the run folder's own copy of it, the
+    only file read on resume), `train`; None if the run had none. RunStoreError for a damaged manifest."""
+    from engine.run_store import RunFolder, RunStoreError
 
-    from engine.run_store import MANIFEST_FILE
-
-    try:
-        inputs = json.loads((Path(run_dir) / MANIFEST_FILE).read_text(encoding="utf-8")).get("inputs") or {}
-    except (OSError, ValueError):
+    folder = RunFolder(Path(run_dir))
+    manifest = folder.read_manifest()
+    saved = manifest.inputs.get("model") if manifest is not None else None
+    if not saved:
         return None
-    saved = inputs.get("model")
-    return saved if isinstance(saved, dict) and saved.get("path") else None
+    if "file" not in saved:
+        raise RunStoreError(
+            f"{folder.file('manifest.json')}: the run used the model {saved['path']} but keeps no copy "
+            "of it; resume it with --model PATH"
+        )
+    return {**saved, "path": str(folder.inside(saved["file"]))}

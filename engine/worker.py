@@ -526,7 +526,7 @@ def _open_session(args: argparse.Namespace, folder: RunFolder) -> tuple[Any, str
     from engine.user_model import load_model_choice
 
     config = worker_config(args)
-    user_model, train = load_model_choice(args.model, args.no_train, folder.path)
+    user_model, train = load_model_choice(args.model, args.no_train, folder.path, config)
     session = StoredSession(config, folder, user_model=user_model, train_baseline=train)
     summary = session.summary()
     if user_model is not None:

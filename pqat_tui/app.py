@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -217,7 +218,7 @@ class PqatApp(App[int]):
         if self.engine is not None:
             return self.engine if self._drives() else None
         if self.engine_error is not None:
-            self.notify(f"No engine: {self.engine_error}", severity="error")
+            self.notify(f"No engine: {self.engine_error}", severity="error", markup=False)
             return None
         self._queued_action = action
         self.notify("TensorFlow is still loading; this starts as soon as it is ready.")
@@ -324,8 +325,9 @@ class PqatApp(App[int]):
         changes = changed_settings(self.config, config)
         try:
             stale = self.engine.reconfigure(config)
-        except EngineRefused as refusal:
-            self.notify(f"The settings were not changed: {refusal}", severity="warning")
+        except EngineRefused as refusal:  # a stage started, or the run folder refused the new config
+            self._log(f"Settings not changed: {refusal}", "error")
+            self.notify(str(refusal), title="Settings not changed", severity="error", markup=False)
             return
         self.config = config
         self.engine_state = self.engine.state
@@ -375,12 +377,12 @@ class PqatApp(App[int]):
         # The full path: over SSH it is what a person copies into scp.
         where = message.folder.resolve()
         self._log(f"Report written to {where}/ ({names})")
-        self.notify(f"{where}/\n{names}", title="Report exported")
+        self.notify(f"{where}/\n{names}", title="Report exported", markup=False)
 
     @on(ReportExportFailed)
     def _report_export_failed(self, message: ReportExportFailed) -> None:
         self._log(f"Report not written: {message.error}", "error")
-        self.notify(message.error, title="Report not written", severity="error")
+        self.notify(message.error, title="Report not written", severity="error", markup=False)
 
     def action_request_quit(self) -> None:
         if isinstance(self.screen, QuitScreen):
@@ -517,7 +519,7 @@ class PqatApp(App[int]):
             self._replay(event)
             return
         if isinstance(event, Refused):
-            self.notify(event.reason, severity="warning")
+            self.notify(event.reason, severity="warning", markup=False)
             running = self.board.running
             if self.busy and running is not None and self.engine_state and self.engine_state.running is None:
                 self.board.ended(running, StepState.PENDING, self.engine_state.done)
@@ -545,7 +547,7 @@ class PqatApp(App[int]):
             self._stage_ended(event.stage, StepState.DONE)
         elif isinstance(event, StageFailed):
             self.errors[event.stage] = event.error
-            self.notify(event.error, title=f"{event.stage.title} failed", severity="error")
+            self.notify(event.error, title=f"{event.stage.title} failed", severity="error", markup=False)
             self._stage_ended(event.stage, StepState.FAILED)
         elif isinstance(event, StageCancelled):
             self._stage_ended(event.stage, StepState.CANCELLED)
@@ -647,7 +649,7 @@ class PqatApp(App[int]):
 
     def _set_status(self, text: str, *, error: bool = False) -> None:
         status = self.query_one("#status", Static)
-        status.update(text)
+        status.update(Text(text))  # not markup: the text may quote a file name or an error
         status.set_class(error, "-error")
 
     def _log(self, text: str, level: str = "info") -> None:

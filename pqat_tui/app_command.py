@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 STOPPING_WAIT_S = 4.0  # an engine process stops a stage within 2 s, or ends itself
 EXIT_NOT_A_TERMINAL = 2
 EXIT_RUN_IN_USE = 2
+EXIT_UNWRITABLE = 2
 NATIVE_LOG = "tensorflow.log"
 
 
@@ -33,19 +34,30 @@ def app_command(
     attach: bool = False,
 ) -> int:
     """The app on `run_dir`; with `attach`, on the run's live engine process (or the run reopened)."""
-    if not sys.stdout.isatty():
+    # Both ends: with input from a pipe or a file the app would wait for keys that never come.
+    not_terminal = [
+        name for name, stream in (("input", sys.stdin), ("output", sys.stdout)) if not _is_tty(stream)
+    ]
+    if not_terminal:
         print(
-            "pqat-tui: the interactive app needs a terminal; use `pqat-tui run` for the headless pipeline.",
+            f"pqat-tui: error: the interactive app needs a terminal (standard {' and '.join(not_terminal)} "
+            f"{'is not one' if len(not_terminal) == 1 else 'are not'}); use `pqat-tui run` for the headless "
+            "pipeline",
             file=sys.stderr,
         )
         return EXIT_NOT_A_TERMINAL
     from engine.live import live_worker, read_preview
     from engine.run_store import DEFAULT_RUNS_ROOT, LOCK_FILE, new_run_dir, read_lock
     from engine.tf_runtime import redirect_native_stderr
+    from engine.writes import WriteError, append_line, writing
     from pqat_tui.app import PqatApp
     from pqat_tui.engine_loader import real_engine_factory
 
-    run_dir = run_dir or new_run_dir(DEFAULT_RUNS_ROOT)
+    try:
+        run_dir = run_dir or new_run_dir(DEFAULT_RUNS_ROOT)  # created at once: never shared with another
+    except WriteError as error:
+        print(f"pqat-tui: error: {error}", file=sys.stderr)
+        return EXIT_UNWRITABLE
     live = _unless_stopping(run_dir, live_worker(run_dir))
     holder = read_lock(run_dir / LOCK_FILE)
     if holder is not None and holder.is_alive() and not (attach and live is not None):
@@ -54,6 +66,13 @@ def app_command(
         print(f"pqat-tui: error: {run_dir}: in use by {holder.describe()}{hint}", file=sys.stderr)
         return EXIT_RUN_IN_USE
     native_log = run_dir / NATIVE_LOG
+    try:
+        with writing(run_dir):
+            run_dir.mkdir(parents=True, exist_ok=True)  # --run-dir may name a folder still to be made
+        append_line(native_log, b"")  # the app's first write: a read-only run folder stops here, in one line
+    except WriteError as error:
+        print(f"pqat-tui: error: {error}", file=sys.stderr)
+        return EXIT_UNWRITABLE
     # The engine process writes TensorFlow's native log there. Anything written to this process's file
     # descriptor 2 would land under Textual's screen: it goes to the same file, and Textual, which draws
     # on sys.__stderr__, gets its own copy of the terminal first.
@@ -88,6 +107,11 @@ def _unless_stopping(run_dir: Path, live: WorkerInfo | None) -> WorkerInfo | Non
         time.sleep(0.05)
         live = live_worker(run_dir)
     return live
+
+
+def _is_tty(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)  # sys.stdin is None when the process has no stdin at all
+    return bool(isatty and isatty())
 
 
 @contextlib.contextmanager

@@ -26,7 +26,14 @@ def run_detached(config: PipelineConfig, args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    run_dir = Path(args.run_dir)
+    from engine.run_store import DEFAULT_RUNS_ROOT, new_run_dir
+    from engine.writes import WriteError
+
+    try:
+        run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(DEFAULT_RUNS_ROOT)
+    except WriteError as error:
+        print(f"pqat-tui: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
     options = WorkerOptions(
         config=config,
         model=getattr(args, "model", None),

@@ -8,6 +8,7 @@ Each command's work lives in its own module, imported only when that command run
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,8 +32,8 @@ from engine.run_store import (
     DEFAULT_RUNS_ROOT,
     MANIFEST_FILE,
     WORKER_FILE,
+    RunFolder,
     RunStoreError,
-    new_run_dir,
     resolve_resume_dir,
 )
 from engine.user_model import UserModelError, check_model_file, saved_model_choice
@@ -56,8 +57,37 @@ def _pipeline_options(*, for_subcommand: bool = False) -> argparse.ArgumentParse
     group.add_argument(
         "--data",
         metavar="SOURCE",
-        help="mnist, fashion_mnist, sample, a .npz file or a folder of MNIST IDX files "
-        f"(default: {defaults.data})",
+        help="mnist, fashion_mnist, sample, a .npz file, a folder of MNIST IDX files or a folder of images "
+        f"with one sub-folder per class (default: {defaults.data})",
+    )
+    group.add_argument(
+        "--image-size",
+        metavar="HxW",
+        help='resize every image to height x width, e.g. 32x32 (default: their own size; "" keeps it)',
+    )
+    colour = group.add_mutually_exclusive_group()
+    colour.add_argument(
+        "--grayscale",
+        dest="color_mode",
+        action="store_const",
+        const="grayscale",
+        help="convert the images to one grey channel",
+    )
+    colour.add_argument(
+        "--rgb", dest="color_mode", action="store_const", const="rgb", help="convert the images to RGB"
+    )
+    group.add_argument(
+        "--test-split",
+        type=float,
+        metavar="F",
+        help="an image folder without test/: share of each class held out for testing, seeded "
+        f"(default: {defaults.test_split})",
+    )
+    group.add_argument(
+        "--strategy",
+        metavar="NAME",
+        help="default (one device), mirrored (every visible GPU) or multiworker (TF_CONFIG) "
+        f"(default: {defaults.strategy})",
     )
     group.add_argument(
         "--epochs", type=int, help=f"baseline training epochs (default: {defaults.baseline.epochs})"
@@ -170,6 +200,10 @@ def build_parser() -> argparse.ArgumentParser:
 FLAG_KEYS: dict[str, str] = {
     "data": "data",
     "seed": "seed",
+    "image_size": "image_size",
+    "color_mode": "color_mode",
+    "test_split": "test_split",
+    "strategy": "strategy",
     "epochs": "baseline.epochs",
     "prune_epochs": "prune.epochs",
     "sparsity": "prune.sparsity",
@@ -198,7 +232,7 @@ def run_dir_from_args(args: argparse.Namespace) -> Path | None:
     if resume is not None:
         if run_dir and resume and Path(run_dir) != Path(resume):
             raise RunStoreError(f"--run-dir {run_dir} and --resume {resume} name two run folders: give one")
-        return resolve_resume_dir(resume or run_dir or None, DEFAULT_RUNS_ROOT)
+        return resolve_resume_dir(resume or run_dir or None, DEFAULT_RUNS_ROOT, warn=_warning)
     return Path(run_dir) if run_dir else None
 
 
@@ -221,6 +255,10 @@ def _effective_config(args: argparse.Namespace) -> PipelineConfig:
     return config
 
 
+def _warning(message: str) -> None:
+    print(f"pqat-tui: warning: {message}", file=sys.stderr)
+
+
 def _usage_error(message: str) -> NoReturn:
     print(f"pqat-tui: error: {message}", file=sys.stderr)
     raise SystemExit(EXIT_USAGE)
@@ -238,15 +276,26 @@ def main(argv: Sequence[str] | None = None) -> int:
         return ps_command(args)
     if args.command == "attach":
         return _attach(args)
+    try:
+        # Resolved once: `--resume` alone names the latest run, and says which folders it passed over.
+        run_dir = run_dir_from_args(args)
+    except RunStoreError as error:
+        _usage_error(str(error))
+    args.run_dir, args.resume = (str(run_dir) if run_dir is not None else None), None
     config = config_from_args(args)
     if args.command == "config":
         print(config_to_toml(config, header=_config_header(args)), end="")
         return 0
+    data_fault = _data_fault(config)  # a FIFO, /dev/zero or data that cannot load: before any work
+    if data_fault:
+        print(f"pqat-tui: error: {data_fault}", file=sys.stderr)
+        return EXIT_USAGE
     try:
-        args.run_dir = str(run_dir_from_args(args) or new_run_dir(DEFAULT_RUNS_ROOT))
+        # run_dir None: a new folder under runs/, created only once every check has passed (a refused
+        # command leaves no run folder behind).
         if getattr(args, "model", None):
             args.model = str(check_model_file(args.model))  # a non-model file stops here, before any work
-        elif getattr(args, "no_train", False) and saved_model_choice(Path(args.run_dir)) is None:
+        elif getattr(args, "no_train", False) and (run_dir is None or saved_model_choice(run_dir) is None):
             raise UserModelError("--no-train needs --model: the example's model has to be trained")
     except (RunStoreError, UserModelError) as error:
         _usage_error(str(error))
@@ -261,7 +310,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pqat_tui.app_command import app_command
 
     model, no_train = getattr(args, "model", None), getattr(args, "no_train", False)
-    return app_command(config, Path(args.run_dir), model=model, no_train=no_train)
+    return app_command(config, run_dir, model=model, no_train=no_train)
+
+
+def _data_fault(config: PipelineConfig) -> str | None:
+    """Why the data cannot load, read cheaply (headers and labels, no TensorFlow: a FIFO or /dev/zero is
+    refused before anything opens it), or why multiworker cannot start; None when both are fine."""
+    from engine.data import DataError, DataOptions, describe_source
+
+    try:
+        describe_source(config.data, DataOptions.from_config(config))
+    except DataError as error:
+        return str(error)
+    if config.strategy == "multiworker" and not os.environ.get("TF_CONFIG"):
+        return "strategy multiworker needs TF_CONFIG: the cluster's workers and this one's task (see README)"
+    return None
 
 
 def _attach(args: argparse.Namespace) -> int:
@@ -290,7 +353,7 @@ def _config_path(args: argparse.Namespace) -> Path | None:
     if explicit is None and args.command != "report":
         run_dir = run_dir_from_args(args)
         if run_dir is not None and (run_dir / CONFIG_FILE).is_file():
-            return run_dir / CONFIG_FILE
+            return RunFolder(run_dir).inside(CONFIG_FILE)  # never a link out of the run folder
     return find_config_file(explicit)
 
 
