@@ -516,9 +516,11 @@ def _lower_priority() -> None:
 
 def _is_user_error(error: Exception) -> bool:
     from engine.config_file import ConfigError
+    from engine.data import DataError
     from engine.user_model import UserModelError
+    from engine.writes import WriteError
 
-    return isinstance(error, (ConfigError, UserModelError, RunStoreError))
+    return isinstance(error, (ConfigError, DataError, UserModelError, RunStoreError, WriteError))
 
 
 def _open_session(args: argparse.Namespace, folder: RunFolder) -> tuple[Any, str]:
