@@ -33,8 +33,10 @@ PHASES = ("loading", "tracing", "training", "converting")
 def _start(phase: str, done_run: Path) -> PtyApp:
     """An app with the engine in `phase` (a stage running); returns once it is there."""
     if phase == "converting":
-        copy = Path(tempfile.mkdtemp(prefix="pqat-convert-")) / "run"
-        shutil.copytree(done_run, copy)
+        copy = done_run.parent / "convert-trial"
+        shutil.rmtree(copy, ignore_errors=True)
+        live_files = shutil.ignore_patterns("worker.json", "engine.sock", "run.lock")
+        shutil.copytree(done_run, copy, ignore=live_files)
         app = PtyApp([*TINY, "--resume", str(copy)])
         app.wait_for("Engine ready", timeout=180)  # TensorFlow in: Convert starts at once
         app.press("j" * 5)  # Convert
@@ -136,6 +138,8 @@ def main() -> None:
                 results.setdefault((phase, action), []).append(seconds)
                 note = f" ({how})" if how else ""
                 print(f"{phase:<10} {action:<6} round {round_number}: {seconds:.3f} s{note}", flush=True)
+    if "converting" in args.phases:
+        shutil.rmtree(done_run.parent, ignore_errors=True)
     print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     for (phase, action), times in results.items():
         target = QUIT_TARGET_S if action == "quit" else CANCEL_TARGET_S
