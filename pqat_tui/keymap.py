@@ -87,6 +87,22 @@ APP_BINDINGS: list[Binding] = [
         tooltip="Inspect the shown .tflite file: tensors, types, quantization, zeros, operators",
         show=False,
     ),
+    Binding(
+        "d",
+        "detach",
+        "Detach",
+        id="detach",
+        tooltip="Quit and leave the run going in the background (pqat-tui attach comes back to it)",
+        show=False,
+    ),
+    Binding(
+        "t",
+        "take_control",
+        "Take control",
+        id="take_control",
+        tooltip="Drive a run that another viewer of it drives (that one then watches)",
+        show=False,
+    ),
     Binding("question_mark", "help", "Help", id="help", key_display="?", tooltip="Keys and stages explained"),
     Binding("q", "request_quit", "Quit", id="quit", tooltip="Quit (asks first while a stage runs)"),
 ]
