@@ -305,6 +305,10 @@ class LocalLink:
     def take_control(self) -> None:
         """A lone viewer always drives."""
 
+    def tflite_model(self, name: str) -> bytes | None:
+        read = getattr(self._host.engine, "tflite_model", None)
+        return read(name) if read is not None else None
+
     def close(self, *, stop: bool = True) -> None:
         if stop:
             self._host.cancel()

@@ -82,6 +82,10 @@ class EngineLink(Protocol):
         """Drive the run from this viewer; the one that drove it watches."""
         ...
 
+    def tflite_model(self, name: str) -> bytes | None:
+        """The .tflite file of deployed model `name` (for the Inspector), or None before it is made."""
+        ...
+
     def close(self, *, stop: bool = True) -> None:
         """Leave: `stop` cancels the running stage and run-all; otherwise the engine goes on without us."""
         ...

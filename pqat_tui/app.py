@@ -385,12 +385,9 @@ class PqatApp(App[int]):
         if self.engine is None:
             self.notify("The engine is still loading: no .tflite file yet.")
             return
-        read = getattr(self.engine, "tflite_model", None)
-        if read is None:  # an engine that keeps its files to itself
-            self.notify("This engine does not hand out its .tflite files.", severity="warning")
-            return
+        engine = self.engine
         label = DEPLOYED_LABELS.get(name, name)
-        self.push_screen(InspectScreen(f"{label} .tflite", lambda: read(name)))
+        self.push_screen(InspectScreen(f"{label} .tflite", lambda: engine.tflite_model(name)))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

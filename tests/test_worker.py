@@ -371,3 +371,14 @@ def test_a_run_reopened_right_after_stop_and_quit_waits_for_its_engine_to_stop(
         time.sleep(0.01)
     assert _unless_stopping(run, info) is None  # stopped: the run is free for the app that reopens it
     assert not (run / LOCK_FILE).exists()
+
+
+def test_the_app_reads_deployed_files_from_the_run_folder_not_the_engine(open_link, tmp_path: Path) -> None:
+    link, inbox = open_link()
+    assert link.tflite_model("pqat") is None  # Convert has not run
+    link.run_all()
+    inbox.wait_for(ended(Stage.PTQ))
+    assert link.tflite_model("pqat") is None  # done, but this fake engine wrote no file
+    (tmp_path / "run" / "models" / "pqat.tflite").write_bytes(b"TFL3 bytes")
+    assert link.tflite_model("pqat") == b"TFL3 bytes"
+    assert link.tflite_model("no_such_model") is None
