@@ -1,5 +1,5 @@
 """The `pqat-tui` command line: the app by default, `run` headless, `report` to re-render a results file,
-`config` to print the effective config.
+`config` to print the effective config, `ps` to list runs and `attach` to open the app on a running one.
 
 Each command's work lives in its own module, imported only when that command runs, so that `--help` and
 `report` never pay for TensorFlow.
@@ -27,11 +27,20 @@ from engine.config_file import (
     unknown_key_error,
     with_setting,
 )
-from engine.run_store import CONFIG_FILE, DEFAULT_RUNS_ROOT, RunFolder, RunStoreError, resolve_resume_dir
+from engine.run_store import (
+    CONFIG_FILE,
+    DEFAULT_RUNS_ROOT,
+    MANIFEST_FILE,
+    WORKER_FILE,
+    RunFolder,
+    RunStoreError,
+    resolve_resume_dir,
+)
 from engine.user_model import UserModelError, check_model_file, saved_model_choice
 
 EXIT_USAGE = 2
 RESUME_LATEST = ""  # `--resume` given without a folder
+ATTACHABLE = (MANIFEST_FILE, WORKER_FILE)  # a run folder holds one of these from its first second
 
 
 def _pipeline_options(*, for_subcommand: bool = False) -> argparse.ArgumentParser:
@@ -146,12 +155,50 @@ def build_parser() -> argparse.ArgumentParser:
     )
     run.add_argument("--json", metavar="PATH", help="write the results as JSON (schema 1)")
     run.add_argument("--report", metavar="DIR", help="export a report (all formats) into DIR")
+    run.add_argument(
+        "--detach",
+        action="store_true",
+        help="run every stage in a background engine process and return at once; it writes to the run "
+        "folder and survives the terminal (`pqat-tui attach` watches it, `pqat-tui ps` lists it)",
+    )
+    attach = commands.add_parser(
+        "attach",
+        help="open the app on a run whose engine process is running (after `d`, `run --detach` or a dropped "
+        "connection); a run that has ended is reopened",
+    )
+    attach.add_argument(
+        "run",
+        metavar="RUN",
+        nargs="?",
+        help=f"the run folder (default: the latest live run under {DEFAULT_RUNS_ROOT}/, else the latest run)",
+    )
+    ps = commands.add_parser(
+        "ps", help="list runs: folder, state (running with pid, stage and progress / finished / failed / ...)"
+    )
+    ps.add_argument(
+        "folders",
+        metavar="FOLDER",
+        nargs="*",
+        help=f"run folders, or folders holding runs (default: {DEFAULT_RUNS_ROOT}/)",
+    )
+    ps.add_argument("--json", action="store_true", help="print the list as JSON")
     report = commands.add_parser("report", help="re-render the results of an earlier run (no TensorFlow)")
     report.add_argument(
         "results", metavar="RESULTS.json", help="a results file, or a run or report folder that holds one"
     )
     report.add_argument("--format", choices=["html", "svg", "md", "txt", "json"], default="txt")
     report.add_argument("-o", "--output", metavar="PATH", help="write here instead of standard output")
+    inspect = commands.add_parser(
+        "inspect",
+        help="list the tensors (shape, type, quantization, zeros, unique values, bytes) and operators of "
+        "any .tflite file (no TensorFlow)",
+    )
+    inspect.add_argument("file", metavar="FILE.tflite", help="the .tflite model to read")
+    inspect.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"tensors": [...], "operators": {name: count}} as JSON instead of tables',
+    )
     commands.add_parser(
         "config",
         parents=[common],
@@ -234,6 +281,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pqat_tui.report_command import report_command
 
         return report_command(args)
+    if args.command == "inspect":
+        from pqat_tui.inspect_command import inspect_command
+
+        return inspect_command(args)
+    if args.command == "ps":
+        from pqat_tui.ps_command import ps_command
+
+        return ps_command(args)
+    if args.command == "attach":
+        return _attach(args)
     try:
         # Resolved once: `--resume` alone names the latest run, and says which folders it passed over.
         run_dir = run_dir_from_args(args)
@@ -257,6 +314,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UserModelError("--no-train needs --model: the example's model has to be trained")
     except (RunStoreError, UserModelError) as error:
         _usage_error(str(error))
+    if args.command == "run" and args.detach:
+        from pqat_tui.background import run_detached
+
+        return run_detached(config, args)
     if args.command == "run":
         from pqat_tui.headless import run_command
 
@@ -279,6 +340,26 @@ def _data_fault(config: PipelineConfig) -> str | None:
     if config.strategy == "multiworker" and not os.environ.get("TF_CONFIG"):
         return "strategy multiworker needs TF_CONFIG: the cluster's workers and this one's task (see README)"
     return None
+
+
+def _attach(args: argparse.Namespace) -> int:
+    """`pqat-tui attach [RUN]`: the app on the run's live engine process, or on the run reopened."""
+    from engine.live import latest_live_run
+
+    try:
+        if args.run:
+            run_dir = Path(args.run)
+            if not run_dir.is_dir() or not any((run_dir / name).is_file() for name in ATTACHABLE):
+                raise RunStoreError(f"{run_dir}: not a pqat-tui run folder (no {MANIFEST_FILE})")
+        else:
+            run_dir = latest_live_run(DEFAULT_RUNS_ROOT) or resolve_resume_dir(None, DEFAULT_RUNS_ROOT)
+        config_file = run_dir / CONFIG_FILE
+        config = read_config_file(config_file) if config_file.is_file() else PipelineConfig()
+    except (ConfigError, RunStoreError) as error:
+        _usage_error(str(error))
+    from pqat_tui.app_command import app_command
+
+    return app_command(config, run_dir, attach=True)
 
 
 def _config_path(args: argparse.Namespace) -> Path | None:

@@ -18,6 +18,15 @@ from rich.text import Text
 
 from engine.results import DatasetInfo, ModelResult, RunResults, WeightSparsity
 from engine.stages import MODEL_OF_STAGE, Stage
+from pqat_tui.evaluation_tables import (
+    changed_table,
+    latency_caption,
+    latency_cell,
+    latency_conclusions,
+    latency_view,
+    lost_most_lines,
+    per_class_view,
+)
 from pqat_tui.layer_tables import (
     FLOAT32_BYTES,
     FULL,
@@ -37,6 +46,8 @@ MODEL_LABELS = {
     "ptq": "PTQ",
 }
 TFLITE_MODELS = ("qat", "pqat", "ptq")
+# The .tflite tables also list the float reference (`models.float`, converted without optimization).
+TFLITE_LABELS = {"float": "Float", **MODEL_LABELS}
 MISSING = Text("—", style="dim")
 # A tensor counts as having kept its sparsity if it is within this of the target (the example's tolerance).
 SPARSITY_TOLERANCE = 0.005
@@ -214,11 +225,13 @@ def tflite_table(results: RunResults) -> Table:
     table.add_column("zipped KB", justify="right")
     table.add_column("weight zeros", justify="right")
     table.add_column("accuracy", justify="right")
-    for name in TFLITE_MODELS:
+    for name in ("float", *TFLITE_MODELS):
         model = results.models.get(name)
         tflite = model.tflite if model else None
+        if name == "float" and tflite is None:
+            continue  # a run from before the float reference existed
         table.add_row(
-            MODEL_LABELS[name],
+            TFLITE_LABELS[name],
             fmt_kb(tflite.bytes if tflite else None),
             fmt_kb(tflite.zipped_bytes if tflite else None),
             fmt_fraction(tflite_weight_sparsity(model), target),
@@ -230,7 +243,7 @@ def tflite_table(results: RunResults) -> Table:
 def tflite_weights_table(results: RunResults, name: str, view: LayerView = FULL) -> Table:
     """The weight tensors inside one .tflite file and their zeros (the largest first, when compacted)."""
     model = results.models.get(name)
-    table = view.table(_title(f"Weights inside {_label(name)} .tflite"))
+    table = view.table(_title(f"Weights inside {TFLITE_LABELS.get(name, name)} .tflite"))
     table.add_column("tensor", overflow="fold")
     table.add_column("size", justify="right", no_wrap=True)
     table.add_column("zeros", justify="right", no_wrap=True)
@@ -268,9 +281,10 @@ def comparison_table(results: RunResults, bar_width: int = 12) -> Table:
     table = Table(title="Comparison", title_justify="left")
     for header in ("model", "Keras acc", "TFLite acc", "sparsity", "raw KB", "zipped KB"):
         table.add_column(header, justify="left" if header == "model" else "right")
+    table.add_column("latency", justify="right", no_wrap=True)
     table.add_column("zipped size", no_wrap=True)
     table.add_column("accuracy", no_wrap=True)
-    zipped = [m.tflite.zipped_bytes for m in results.models.values() if m.tflite]
+    zipped = [m.tflite.zipped_bytes for n, m in results.models.items() if m.tflite and n in MODEL_LABELS]
     largest = max(zipped, default=0)
     target = target_sparsity(results)
     for name, label in MODEL_LABELS.items():
@@ -287,9 +301,11 @@ def comparison_table(results: RunResults, bar_width: int = 12) -> Table:
             fmt_fraction(sparsity, target if name != "baseline" else None),
             fmt_kb(tflite.bytes if tflite else None),
             fmt_kb(tflite.zipped_bytes if tflite else None),
+            latency_cell(results, name),
             _bar(tflite.zipped_bytes if tflite else None, largest, bar_width),
             _bar(accuracy, 1.0, bar_width),
         )
+    table.caption = latency_caption(results)
     return table
 
 
@@ -301,7 +317,7 @@ def comparison_table_by_metric(results: RunResults, bar_width: int = 6) -> Table
     table.add_column("", no_wrap=True)
     for label in MODEL_LABELS.values():
         table.add_column(label, justify="right", no_wrap=True)
-    zipped = [m.tflite.zipped_bytes for m in results.models.values() if m.tflite]
+    zipped = [m.tflite.zipped_bytes for n, m in results.models.items() if m.tflite and n in MODEL_LABELS]
     largest = max(zipped, default=0)
     target = target_sparsity(results)
     rows: dict[str, list[Text | Bar]] = {
@@ -311,6 +327,7 @@ def comparison_table_by_metric(results: RunResults, bar_width: int = 6) -> Table
         "raw KB": [],
         "zip KB": [],
         "zipped": [],
+        "latency": [],
     }
     for name in MODEL_LABELS:
         model = results.models.get(name)
@@ -322,8 +339,10 @@ def comparison_table_by_metric(results: RunResults, bar_width: int = 6) -> Table
         rows["raw KB"].append(fmt_kb(tflite.bytes if tflite else None))
         rows["zip KB"].append(fmt_kb(tflite.zipped_bytes if tflite else None))
         rows["zipped"].append(_bar(tflite.zipped_bytes if tflite else None, largest, bar_width))
+        rows["latency"].append(latency_cell(results, name, with_note=False))
     for header, cells in rows.items():
         table.add_row(Text(header, style="bold"), *cells)
+    table.caption = latency_caption(results)
     return table
 
 
@@ -363,7 +382,7 @@ def conclusions(results: RunResults) -> list[str]:
             f"PQAT TFLite accuracy {pqat_acc:.4f} vs post-training quantization "
             f"{ptq_acc:.4f} ({delta:+.2f} points)."
         )
-    return lines
+    return lines + latency_conclusions(results) + lost_most_lines(results)
 
 
 def conclusions_text(results: RunResults) -> Text:
@@ -564,6 +583,9 @@ def run_summary(results: RunResults, view: LayerView = FULL) -> Group:
         accuracy_table(results),
         sparsity_table(results, view=view),
         tflite_table(results),
+        latency_view(results),
+        per_class_view(results),
+        changed_table(results),
         comparison_table(results),
         conclusions_text(results),
     ]

@@ -107,9 +107,11 @@ def test_markdown_report_is_github_tables_read_from_the_same_cells(rendered: dic
     for conclusion in CONCLUSIONS:
         assert f"- {conclusion}" in md
     assert "**Comparison**" in md
-    assert "| model | Keras acc | TFLite acc | sparsity | raw KB | zipped KB | zipped size | accuracy |" in md
-    assert "|:---|---:|---:|---:|---:|---:|:---|:---|" in md
-    assert "| PQAT | 0.9440 | 0.9440 | 50.0% | 24.46 | 14.56 | ██████████▎ | ███████████▎ |" in md
+    header = "| model | Keras acc | TFLite acc | sparsity | raw KB | zipped KB | latency | zipped size"
+    header += " | accuracy |"
+    assert header in md
+    assert "|:---|---:|---:|---:|---:|---:|---:|:---|:---|" in md
+    assert "| PQAT | 0.9440 | 0.9440 | 50.0% | 24.46 | 14.56 | — | ██████████▎ | ███████████▎ |" in md
     row = "| dense/kernel | 20,280 | 81.1 KB | 50.0% 10140/20280 | 1.6% 324/20280 | 50.0% 10140/20280 |"
     assert row in md
     assert "| Convert | done | 5.3 | zipped QAT 17.02 KB, PQAT 14.56 KB |" in md
