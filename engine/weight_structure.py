@@ -74,8 +74,10 @@ def tflite_kernels(content: bytes, layer_names: Iterable[str] = ()) -> tuple[Ker
     known = sorted(set(layer_names), key=len, reverse=True)
     found: list[Kernel] = []
     for position, op in enumerate(ops):
-        weight_input = WEIGHT_OPS.get(op["op_name"])
-        if weight_input is None or len(op["inputs"]) <= weight_input:
+        if op["op_name"] not in WEIGHT_OPS:
+            continue
+        weight_input, weight = WEIGHT_OPS[op["op_name"]]
+        if len(op["inputs"]) <= weight_input:
             continue
         index = int(op["inputs"][weight_input])
         while index in producer and producer[index]["op_name"] in _PASS_THROUGH_OPS:
@@ -84,7 +86,7 @@ def tflite_kernels(content: bytes, layer_names: Iterable[str] = ()) -> tuple[Ker
         if details is None or index in producer:
             continue  # computed at run time (a DENSIFY of a sparse-encoded kernel, say): nothing stored
         values = np.asarray(interpreter.get_tensor(index))
-        label = _tflite_tensor_label(details["name"], op["op_name"], position, known, values.dtype)
+        label = _tflite_tensor_label(details["name"], op["op_name"], position, known, values.dtype, weight)
         kind = DEPTHWISE if op["op_name"] == "DEPTHWISE_CONV_2D" else "conv" if values.ndim == 4 else "dense"
         found.append(Kernel(label, np.moveaxis(values, _TFLITE_OUT_AXIS[op["op_name"]], 0), kind))
     return tuple(found)

@@ -194,6 +194,7 @@ async def test_the_app_shows_the_rgb_runs_shape_classes_and_pqat_zeros(rgb_run) 
     from pqat_tui.app import PqatApp
     from pqat_tui.engine_loader import real_engine_factory
     from pqat_tui.steps import Step
+    from pqat_tui.widgets.layer_table import LayerTable
 
     _, _, run_dir = rgb_run
     config = read_config_file(run_dir / "config.toml")
@@ -209,7 +210,8 @@ async def test_the_app_shows_the_rgb_runs_shape_classes_and_pqat_zeros(rgb_run) 
         assert "three" in balance and "zero" in balance
         app.selected = Step.CONVERT
         await pilot.pause()
-        detail = _text(app.query_one("#panel-convert .tflite-detail", Static))
+        table = app.query_one("#panel-convert .tflite-detail", LayerTable)
+        detail = _text_of(table.shown)
         rows = [line for line in detail.splitlines() if "kernel" in line]
         assert len(rows) == 3 and all("50.0%" in row for row in rows), detail
     app.engine.close()  # type: ignore[union-attr]
@@ -217,10 +219,14 @@ async def test_the_app_shows_the_rgb_runs_shape_classes_and_pqat_zeros(rgb_run) 
 
 def _text(static: object) -> str:
     """What a Static shows, as plain text (its content may be a rich Table)."""
+    return _text_of(static.content)  # type: ignore[attr-defined]
+
+
+def _text_of(renderable: object) -> str:
     from rich.console import Console
 
     console = Console(width=120, record=True, file=io.StringIO())
-    console.print(static.content)  # type: ignore[attr-defined]
+    console.print(renderable)
     return console.export_text()
 
 
