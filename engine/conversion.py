@@ -147,7 +147,8 @@ def ptq_stage(
     info = replace(describe(content, "ptq", pruned), accuracy=accuracy)
     emit(
         LogMessage(
-            f"PTQ .tflite: {info.bytes / 1000:.1f} KB, {info.zipped_bytes / 1000:.1f} KB zipped, "
+            # The listener names the stage ("PTQ: "): the line says what was made, a full-integer file.
+            f"int8 .tflite: {info.bytes / 1000:.1f} KB, {info.zipped_bytes / 1000:.1f} KB zipped, "
             f"accuracy {accuracy:.4f}",
             stage=Stage.PTQ,
         )

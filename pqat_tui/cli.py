@@ -31,6 +31,8 @@ from engine.user_model import UserModelError, check_model_file, saved_model_choi
 
 EXIT_USAGE = 2
 RESUME_LATEST = ""  # `--resume` given without a folder
+# The formats of `pqat-tui report` (pqat_tui.report.render.FORMATS, not imported here: --help stays light).
+REPORT_FORMATS = ["html", "svg", "md", "txt", "json"]
 
 
 def _pipeline_options(*, for_subcommand: bool = False) -> argparse.ArgumentParser:
@@ -111,21 +113,44 @@ def build_parser() -> argparse.ArgumentParser:
         description="Walk a Keras model through pruning, QAT, pruning-preserving QAT and TFLite conversion.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    run_help = "run every stage headless, with progress bars, and print the tables"
     run = commands.add_parser(
-        "run", parents=[common], help="run every stage headless, with progress bars, and print the tables"
+        "run",
+        parents=[common],
+        help=run_help,
+        description=f"{run_help[0].upper()}{run_help[1:]}. Finished stages are kept in the run folder "
+        "(--resume picks them up). Exit status: 0 done, 1 a stage failed, 2 bad input, 130 interrupted.",
     )
     run.add_argument("--json", metavar="PATH", help="write the results as JSON (schema 1)")
     run.add_argument("--report", metavar="DIR", help="export a report (all formats) into DIR")
-    report = commands.add_parser("report", help="re-render the results of an earlier run (no TensorFlow)")
+    report_help = "re-render the results of an earlier run (no TensorFlow)"
+    report = commands.add_parser(
+        "report",
+        help=report_help,
+        description=f"{report_help[0].upper()}{report_help[1:]}: as coloured tables on a terminal, or as "
+        "HTML, SVG, Markdown, plain text or JSON.",
+    )
     report.add_argument(
         "results", metavar="RESULTS.json", help="a results file, or a run or report folder that holds one"
     )
-    report.add_argument("--format", choices=["html", "svg", "md", "txt", "json"], default="txt")
-    report.add_argument("-o", "--output", metavar="PATH", help="write here instead of standard output")
+    report.add_argument(
+        "--format",
+        choices=REPORT_FORMATS,
+        help="html, svg, md, txt or json (default: from the extension of -o, else txt); "
+        "a --format that contradicts the extension of -o is an error",
+    )
+    report.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="write here instead of standard output; .html .svg .md .txt or .json choose the format",
+    )
+    config_help = "print the effective config (defaults < config file < flags) as TOML"
     commands.add_parser(
         "config",
         parents=[common],
-        help="print the effective config (defaults < config file < flags) as TOML",
+        help=config_help,
+        description=f"{config_help[0].upper()}{config_help[1:]}; pass it back with --config FILE.",
     )
     return parser
 

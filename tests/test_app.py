@@ -39,7 +39,7 @@ def states(app: PqatApp) -> dict[Step, StepState]:
 
 
 def log_text(app: PqatApp) -> str:
-    return "\n".join(line.text for line in app.query_one(LogPane).lines)
+    return app.query_one(LogPane).text
 
 
 def idle(app: PqatApp) -> Callable[[], bool]:

@@ -6,6 +6,7 @@ from textual.app import ComposeResult
 from textual.widgets import Static
 
 from engine.results import RunResults
+from pqat_tui.fit import fit_table
 from pqat_tui.steps import Step, StepState
 from pqat_tui.tables import accuracy_table, tflite_table, tflite_weights_table
 from pqat_tui.widgets.stage_panel import StagePanel
@@ -17,11 +18,11 @@ class TFLitePanel(StagePanel):
         yield Static(classes="tflite-detail")
 
     def update_body(self, results: RunResults, state: StepState) -> None:
-        self.query_one(".tflite-table", Static).update(tflite_table(results))
+        self.query_one(".tflite-table", Static).update(fit_table(tflite_table(results)))
         detail = self.query_one(".tflite-detail", Static)
         if self.step is Step.CONVERT:
-            detail.update(tflite_weights_table(results, "pqat"))
+            detail.update(fit_table(tflite_weights_table(results, "pqat")))
         elif self.step is Step.EVALUATE:
-            detail.update(accuracy_table(results))
+            detail.update(fit_table(accuracy_table(results)))
         else:
-            detail.update(tflite_weights_table(results, "ptq"))
+            detail.update(fit_table(tflite_weights_table(results, "ptq")))
