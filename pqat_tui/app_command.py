@@ -40,7 +40,7 @@ def app_command(
     # sys.__stderr__ too, so it gets its own copy of the terminal before fd 2 goes to the log file.
     with _terminal_for_textual(), redirect_native_stderr(native_log):
         factory = real_engine_factory(run_dir, model=model, no_train=no_train)
-        app = PqatApp(config, factory, native_log=native_log)
+        app = PqatApp(config, factory, native_log=native_log, run_dir=run_dir, model=model)
         try:
             app.run()
         finally:
