@@ -1,7 +1,7 @@
 """The real engine on the bundled sample: the issue's figures, events, cancellation, determinism, fallback.
 
-One full default run (through the headless command, ~15 s on two idle cores) is shared by the module's slow tests (they check
-the reference's figures; `pytest -m slow`); the other tests use one-epoch stages.
+One full default run (through the headless command, ~15 s on two idle cores) is shared by the module's slow
+tests (they check the reference's figures; `pytest -m slow`); the other tests use one-epoch stages.
 """
 
 from __future__ import annotations
