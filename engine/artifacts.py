@@ -21,9 +21,19 @@ import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 from tf_keras.src.saving import saving_lib, serialization_lib
 
+from engine.writes import writing
+
 
 def model_bytes(model: keras.Model, suffix: str) -> bytes:
-    """The file `model.save` writes for `suffix` (.keras or .h5), without the optimizer's state."""
+    """The file `model.save` writes for `suffix` (.keras or .h5), without the optimizer's state.
+
+    Keras writes it into a temporary folder first: WriteError (engine.writes) when that fails (a full /tmp).
+    """
+    with writing(Path(tempfile.gettempdir()) / f"pqat-model-…/model{suffix}"):
+        return _model_bytes(model, suffix)
+
+
+def _model_bytes(model: keras.Model, suffix: str) -> bytes:
     with tempfile.TemporaryDirectory(prefix="pqat-model-") as folder:
         path = Path(folder) / f"model{suffix}"
         with warnings.catch_warnings():

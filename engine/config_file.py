@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.config import PipelineConfig
+from engine.strict_json import FileContentError, read_bounded
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -141,8 +142,9 @@ def toml_value(value: Any) -> str:
             return "inf" if value > 0 else "-inf"
         return repr(value)  # always has a '.' or an exponent, as TOML floats must
     if isinstance(value, str):
-        # JSON's escapes (\" \\ \n \uXXXX) are all valid in a TOML basic string.
-        return json.dumps(value, ensure_ascii=False)
+        # JSON's escapes (\" \\ \n \uXXXX) are all valid in a TOML basic string. A name that was not UTF-8
+        # (lone surrogates) is refused by check_setting; its message shows it escaped.
+        return json.dumps(value, ensure_ascii=not _is_text(value))
     if isinstance(value, Mapping):
         return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
     if isinstance(value, (list, tuple)):
@@ -169,6 +171,12 @@ def check_setting(key: str, value: Any, *, label: str | None = None, shown: str 
     `shown` verbatim when that is given, and as `key = VALUE` otherwise.
     """
     rule = rule_for(key)
+    if _is_huge(value):
+        # Not even shown: Python refuses to write an integer of thousands of digits in decimal.
+        named = shown or label or key
+        raise ConfigError(
+            f"{named}: must be {rule.allowed}, not an integer of {value.bit_length()} bits", key
+        )
     if shown is None:
         shown = f"{label} {toml_value(value)}" if label else f"{key} = {toml_value(value)}"
     wrong_type = isinstance(value, bool) or not isinstance(
@@ -176,10 +184,26 @@ def check_setting(key: str, value: Any, *, label: str | None = None, shown: str 
     )
     if wrong_type:
         raise ConfigError(f"{shown}: must be {rule.allowed}, not {_describe(value)}", key)
+    if isinstance(value, str) and not _is_text(value):
+        raise ConfigError(f"{shown}: must be valid Unicode text (rename the file: it is stored as TOML)", key)
     typed = float(value) if rule.kind is float else value
     if not rule.accepts(typed):
         raise ConfigError(f"{shown}: must be {rule.allowed}", key)
     return typed
+
+
+def _is_huge(value: Any) -> bool:
+    """An integer beyond 64 bits: no setting takes one, and TensorFlow would overflow on it."""
+    return isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 63
+
+
+def _is_text(value: str) -> bool:
+    """Whether `value` can be written as UTF-8 (a file name that was not UTF-8 holds lone surrogates)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def parse_setting(key: str, text: str, *, shown: str | None = None) -> Any:
@@ -246,23 +270,34 @@ def _with_checked(config: PipelineConfig, key: str, value: Any, prefix: str) -> 
         raise ConfigError(f"{prefix}{error}", key) from None
 
 
+# A config file is a few dozen lines; anything this big is not one.
+MAX_CONFIG_BYTES = 2**20
+
+
 def read_config_file(path: Path, *, base: PipelineConfig | None = None) -> PipelineConfig:
-    """The config a TOML file describes, over `base` (the defaults); ConfigError for anything wrong."""
+    """The config a TOML file describes, over `base` (the defaults); ConfigError for anything wrong.
+
+    Only a regular file of at most MAX_CONFIG_BYTES is read (never a FIFO or a device such as /dev/zero).
+    """
     path = Path(path)
+    if not path.exists():
+        raise ConfigError(f"{path}: no such config file")
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a folder, not a config file")
     try:
-        text = path.read_bytes().decode("utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: no such config file") from None
-    except IsADirectoryError:
-        raise ConfigError(f"{path}: is a folder, not a config file") from None
+        text = read_bounded(path, MAX_CONFIG_BYTES).decode("utf-8")
+    except FileContentError as error:
+        raise ConfigError(str(error)) from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a TOML file (not UTF-8 text)") from None
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
     try:
         values = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not a config file (nested too deeply)") from None
+    except ValueError as error:  # an integer of more digits than Python converts
+        raise ConfigError(f"{path}: not valid TOML: {' '.join(str(error).split())}") from None
     return config_from_mapping(values, source=str(path), base=base)
 
 

@@ -28,17 +28,31 @@ from engine.events import (
 from engine.results import ModelResult, RunResults
 from engine.stages import MODEL_OF_STAGE, Stage, downstream_of, missing_inputs
 from engine.tf_runtime import installed_versions, is_loaded, load_tensorflow
+from engine.writes import WriteError
 
 if TYPE_CHECKING:
     from engine.conversion import ConvertedModel
 
 Emit = Callable[[EngineEvent], None]
+Keep = Callable[[Stage, float], None]
 CONVERTED_MODELS = ("qat", "pqat")
 
 
 class _Stopped(Exception):
     """A stop the session notices itself: before a stage starts (TensorFlow perhaps not loaded yet, so
     engine.training's StageStopped is out of reach) or after the stage computed its output."""
+
+
+@dataclass(frozen=True)
+class _State:
+    """Everything a stage's commit changes, to put back when its outputs cannot be saved."""
+
+    done: frozenset[Stage]
+    dataset: Dataset | None
+    keras: dict[Stage, Any]
+    converted: dict[str, ConvertedModel]
+    ptq: ConvertedModel | None
+    results: RunResults
 
 
 @dataclass
@@ -96,11 +110,17 @@ class PipelineSession:
         converted = self._converted.get(name)
         return converted.content if converted else None
 
-    def run_stage(self, stage: Stage, emit: Emit, stop: threading.Event) -> None:
-        with self._running:
-            self._run_stage(Stage(stage), emit, stop)
+    def run_stage(self, stage: Stage, emit: Emit, stop: threading.Event, *, keep: Keep | None = None) -> None:
+        """Run one stage (see engine.protocol).
 
-    def _run_stage(self, stage: Stage, emit: Emit, stop: threading.Event) -> None:
+        `keep(stage, seconds)`, when given, saves the stage's committed outputs (engine.stored_session writes
+        its run folder). It is part of the stage: when it raises, the commit is undone and the stage fails
+        with the cause, leaving the session as it was.
+        """
+        with self._running:
+            self._run_stage(Stage(stage), emit, stop, keep)
+
+    def _run_stage(self, stage: Stage, emit: Emit, stop: threading.Event, keep: Keep | None = None) -> None:
         started = time.monotonic()
         emit(StageStarted(stage, epochs=self._epochs_of(stage)))
 
@@ -130,7 +150,7 @@ class PipelineSession:
                 # Stopped after the last batch (during evaluation, say): the output is dropped all the same,
                 # so that a set stop event always ends in StageCancelled.
                 raise _Stopped
-        except DataError as error:
+        except (DataError, WriteError) as error:
             self._fail(stage, str(error), seconds(), emit)
             return
         except Exception as error:  # noqa: BLE001 - every failure of a stage becomes a StageFailed
@@ -141,7 +161,18 @@ class PipelineSession:
             self._fail(stage, one_line_error(error), seconds(), emit)
             return
         elapsed = seconds()
+        before = self._state()
         self._commit(stage, outputs, elapsed)
+        if keep is not None:
+            try:
+                keep(stage, elapsed)
+            except Exception as error:  # noqa: BLE001 - an output that cannot be saved fails its stage
+                self._restore_state(before)
+                if not isinstance(error, WriteError):
+                    emit(LogMessage(traceback.format_exc().rstrip(), level="error", stage=stage))
+                reason = str(error) if isinstance(error, WriteError) else one_line_error(error)
+                self._fail(stage, f"not saved: {reason}", seconds(), emit)
+                return
         emit(StageFinished(stage, elapsed, self._results))
 
     def _ensure_tensorflow(self, stage: Stage, emit: Emit) -> None:
@@ -242,6 +273,24 @@ class PipelineSession:
             failures={k: v for k, v in results.failures.items() if k != stage.value},
         )
         self._done.add(stage)
+
+    def _state(self) -> _State:
+        return _State(
+            frozenset(self._done),
+            self._dataset,
+            dict(self._keras),
+            dict(self._converted),
+            self._ptq,
+            self._results,
+        )
+
+    def _restore_state(self, state: _State) -> None:
+        self._done = set(state.done)
+        self._dataset = state.dataset
+        self._keras = dict(state.keras)
+        self._converted = dict(state.converted)
+        self._ptq = state.ptq
+        self._results = state.results
 
     def _drop(self, stage: Stage) -> None:
         """Forget a stage's outputs, in the session and in the results."""

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import base64
-import json
+import binascii
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+from engine.config_file import ConfigError, config_from_mapping
+from engine.strict_json import FileContentError, Node, ShapeError, optional_string, read_json_file
+from engine.strict_json import document as strict_document
+from engine.writes import write_json_atomic
 
 SCHEMA = 1
+PREVIEW_PIXELS = 28 * 28  # a preview image is raw 28x28 uint8 pixels
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -94,40 +102,41 @@ class RunResults:
         }
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> RunResults:
-        if data.get("schema") != SCHEMA:
-            raise ValueError(f"unsupported results schema {data.get('schema')!r} (expected {SCHEMA})")
-        ds = data.get("dataset")
+    def from_json(cls, data: Any) -> RunResults:
+        """Results from their parsed JSON, strictly: ShapeError names the first key of a wrong type.
+
+        Every key but `schema` may be missing (an older file, or one from a partial run); unknown keys are
+        ignored (a newer file). Each key is read by its own small function below.
+        """
+        document = strict_document(data, "results", SCHEMA)
         return cls(
-            config=dict(data.get("config") or {}),
-            dataset=None
-            if not ds
-            else DatasetInfo(
-                source=ds["source"],
-                train=int(ds["train"]),
-                test=int(ds["test"]),
-                class_counts=tuple(ds.get("class_counts") or ()),
-                note=ds.get("note"),
-                loaded_from=ds.get("loaded_from"),
-                preview_images=tuple(base64.b64decode(p) for p in ds.get("preview_images") or ()),
-                preview_labels=tuple(int(label) for label in ds.get("preview_labels") or ()),
-            ),
-            models={name: _model_from_json(m) for name, m in (data.get("models") or {}).items()},
-            stage_seconds={k: float(v) for k, v in (data.get("stage_seconds") or {}).items()},
-            failures=dict(data.get("failures") or {}),
-            versions=dict(data.get("versions") or {}),
+            config=_config_from_json(document.optional("config")),
+            dataset=_dataset_from_json(document.optional("dataset")),
+            models=_optional_mapping(document.optional("models"), _model_from_json),
+            stage_seconds=_optional_mapping(document.optional("stage_seconds"), _seconds),
+            failures=_optional_mapping(document.optional("failures"), Node.string),
+            versions=_optional_mapping(document.optional("versions"), Node.string),
         )
 
     def write_json(self, path: Path) -> None:
-        """Write atomically: a reader never sees half a file."""
-        path = Path(path)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        """Write atomically (a reader never sees half a file); WriteError when the disk refuses."""
+        write_json_atomic(Path(path), self.to_json())
 
     @classmethod
     def read_json(cls, path: Path) -> RunResults:
-        return cls.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+        """A results file; ResultsFileError (one line naming the file and the key) for anything else."""
+        try:
+            data = read_json_file(Path(path))
+        except FileContentError as error:
+            raise ResultsFileError(str(error)) from None
+        try:
+            return cls.from_json(data)
+        except ShapeError as error:
+            raise ResultsFileError(f"{path}: {error}") from None
+
+
+class ResultsFileError(ValueError):
+    """A results file that cannot be read; the message is one line naming the file (and the key)."""
 
 
 def _sparsity_json(weights: tuple[WeightSparsity, ...]) -> tuple[dict[str, float], dict[str, list[int]]]:
@@ -135,10 +144,6 @@ def _sparsity_json(weights: tuple[WeightSparsity, ...]) -> tuple[dict[str, float
         {w.name: w.fraction for w in weights},
         {w.name: [w.zeros, w.total] for w in weights},
     )
-
-
-def _sparsity_from_json(counts: dict[str, list[int]]) -> tuple[WeightSparsity, ...]:
-    return tuple(WeightSparsity(name, int(z), int(t)) for name, (z, t) in counts.items())
 
 
 def _model_json(m: ModelResult) -> dict[str, Any]:
@@ -162,23 +167,101 @@ def _model_json(m: ModelResult) -> dict[str, Any]:
     }
 
 
-def _model_from_json(d: dict[str, Any]) -> ModelResult:
-    t = d.get("tflite")
+def _optional_mapping(node: Node | None, read: Callable[[Node], T]) -> dict[str, T]:
+    return {} if node is None else node.mapping(read)
+
+
+def _seconds(node: Node) -> float:
+    return node.number(minimum=0.0)
+
+
+def _accuracy(node: Node | None) -> float | None:
+    return None if node is None else node.number(minimum=0.0, maximum=1.0)
+
+
+def _config_from_json(node: Node | None) -> dict[str, Any]:
+    """The run's config, checked by the config's own rules (the tables read its values as typed)."""
+    if node is None:
+        return {}
+    values = node.fields()
+    try:
+        config_from_mapping(values)
+    except ConfigError as error:
+        raise ShapeError(f"config: {error}") from None
+    return dict(values)
+
+
+def _weight_counts(node: Node) -> tuple[WeightSparsity, ...]:
+    """`{name: [zeros, total]}` with 0 <= zeros <= total."""
+    weights = []
+    for name, pair in node.entries():
+        counts = pair.elements()
+        if len(counts) != 2:
+            pair.fail("[zeros, total]")
+        zeros, total = counts[0].integer(), counts[1].integer()
+        if zeros > total:
+            raise ShapeError(f"{pair.where}: {zeros} zeros of {total} weights")
+        weights.append(WeightSparsity(name, zeros, total))
+    return tuple(weights)
+
+
+def _optional_weight_counts(node: Node | None) -> tuple[WeightSparsity, ...]:
+    return () if node is None else _weight_counts(node)
+
+
+def _tflite_from_json(node: Node | None) -> TFLiteInfo | None:
+    if node is None:
+        return None
+    return TFLiteInfo(
+        bytes=node.key("bytes").integer(minimum=1),
+        zipped_bytes=node.key("zipped_bytes").integer(minimum=1),
+        accuracy=_accuracy(node.optional("accuracy")),
+        weight_sparsity=_optional_weight_counts(node.optional("weight_counts")),
+    )
+
+
+def _epoch_from_json(node: Node) -> EpochMetrics:
+    # A diverged training logs nan or inf: kept as the numbers they are.
+    metrics = {name: value.number(finite=False) for name, value in node.entries() if name != "epoch"}
+    return EpochMetrics(node.key("epoch").integer(), metrics)
+
+
+def _model_from_json(node: Node) -> ModelResult:
+    fractions = node.optional("sparsity")  # derived from weight_counts: only its shape is checked
+    if fractions is not None:
+        fractions.mapping(lambda value: value.number(minimum=0.0, maximum=1.0))
+    history = node.optional("history")
     return ModelResult(
-        keras_accuracy=d.get("keras_accuracy"),
-        sparsity=_sparsity_from_json(d.get("weight_counts") or {}),
-        tflite=None
-        if t is None
-        else TFLiteInfo(
-            bytes=int(t["bytes"]),
-            zipped_bytes=int(t["zipped_bytes"]),
-            accuracy=t.get("accuracy"),
-            weight_sparsity=_sparsity_from_json(t.get("weight_counts") or {}),
-        ),
-        history=tuple(
-            EpochMetrics(int(h["epoch"]), {k: float(v) for k, v in h.items() if k != "epoch"})
-            for h in d.get("history") or ()
-        ),
+        keras_accuracy=_accuracy(node.optional("keras_accuracy")),
+        sparsity=_optional_weight_counts(node.optional("weight_counts")),
+        tflite=_tflite_from_json(node.optional("tflite")),
+        history=() if history is None else history.sequence(_epoch_from_json),
+    )
+
+
+def _preview_image(node: Node) -> bytes:
+    try:
+        pixels = base64.b64decode(node.string(), validate=True)
+    except binascii.Error:
+        node.fail("base64 text")
+    if len(pixels) != PREVIEW_PIXELS:
+        raise ShapeError(f"{node.where}: expected {PREVIEW_PIXELS} pixels (28x28), got {len(pixels)}")
+    return pixels
+
+
+def _dataset_from_json(node: Node | None) -> DatasetInfo | None:
+    if node is None:
+        return None
+    counts, images, labels = (node.optional(k) for k in ("class_counts", "preview_images", "preview_labels"))
+    return DatasetInfo(
+        source=node.key("source").string(),
+        train=node.key("train").integer(),
+        test=node.key("test").integer(),
+        class_counts=() if counts is None else counts.sequence(Node.integer),
+        note=optional_string(node.optional("note")),
+        loaded_from=optional_string(node.optional("loaded_from")),
+        preview_images=() if images is None else images.sequence(_preview_image),
+        preview_labels=() if labels is None else labels.sequence(Node.integer),
     )
 
 

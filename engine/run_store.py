@@ -23,16 +23,27 @@ import json
 import os
 import socket
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from engine.config import PipelineConfig
 from engine.events import BatchProgress, EngineEvent, StageFinished
-from engine.results import RunResults
+from engine.results import ResultsFileError, RunResults
 from engine.stages import STAGE_INPUTS, Stage
+from engine.strict_json import FileContentError, Node, ShapeError, read_bounded, read_json_file
+from engine.strict_json import document as strict_document
+from engine.writes import (
+    append_line,
+    create_exclusive,
+    write_atomic,
+    write_error,
+    write_json_atomic,
+    write_text_atomic,
+    writing,
+)
 
 MANIFEST_SCHEMA = 1
 # Part of every fingerprint: bump it when a stage's computation changes, so old outputs are not reused.
@@ -64,36 +75,8 @@ def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-# --- atomic files -------------------------------------------------------------------------------------
-
-
-def write_atomic(path: Path, content: bytes) -> None:
-    """Write `content` to `path` so that a reader (or a kill) never sees half a file.
-
-    The bytes go to a temporary file beside `path`, are flushed to disk, and the file is renamed over
-    `path`: a rename within one folder is atomic on POSIX and Windows.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    write_atomic(path, text.encode("utf-8"))
-
-
-def write_json_atomic(path: Path, data: Any) -> None:
-    write_text_atomic(path, json.dumps(data, indent=2) + "\n")
+# --- files ---------------------------------------------------------------------------------------------
+# Every write goes through engine.writes; its WriteError names the file and the cause in words.
 
 
 def file_digest(path: Path) -> str:
@@ -150,12 +133,13 @@ class RunLock:
 
     @classmethod
     def acquire(cls, folder: Path) -> RunLock:
+        """RunLockedError when a live process holds the run; WriteError when the folder is not writable."""
         path = Path(folder) / LOCK_FILE
         me = LockHolder(os.getpid(), socket.gethostname(), utc_now())
         content = json.dumps(dataclasses.asdict(me)).encode()
         for _attempt in range(5):
             try:
-                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+                create_exclusive(path, content)
             except FileExistsError:
                 holder = read_lock(path)
                 if holder is not None and holder.is_alive():
@@ -165,8 +149,6 @@ class RunLock:
                     ) from None
                 _remove_stale_lock(path, holder)
                 continue
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(content)
             return cls(path, me)
         raise RunLockedError(f"{folder}: could not take the lock {path} (another process keeps taking it)")
 
@@ -183,12 +165,22 @@ class RunLock:
         self.release()
 
 
+# A lock file is one short JSON line; anything longer is not one of ours.
+MAX_LOCK_BYTES = 4096
+MAX_PID = 2**31 - 1
+
+
 def read_lock(path: Path) -> LockHolder | None:
-    """The holder a lock file names, or None for a missing, empty or unreadable one (a crash mid-write)."""
+    """The holder a lock file names, or None for a missing, empty, unreadable or malformed one (a crash
+    mid-write, or garbage): such a lock protects nothing and is taken over."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-        return LockHolder(int(data["pid"]), str(data["host"]), str(data["started"]))
-    except (OSError, ValueError, KeyError, TypeError):
+        document = Node(json.loads(read_bounded(Path(path), MAX_LOCK_BYTES).decode("utf-8")))
+        return LockHolder(
+            document.key("pid").integer(minimum=1, maximum=MAX_PID),
+            document.key("host").string()[:255],
+            document.key("started").string()[:64],
+        )
+    except (FileContentError, ShapeError, ValueError, RecursionError):
         return None
 
 
@@ -210,6 +202,8 @@ def _remove_stale_lock(path: Path, stale: LockHolder | None) -> None:
 # --- the manifest -----------------------------------------------------------------------------------------
 
 DONE, FAILED, CANCELLED, RUNNING = "done", "failed", "cancelled", "running"
+STALE = "stale"  # done in an earlier run, but its inputs have changed since (engine.stored_session)
+STATUSES = (DONE, FAILED, CANCELLED, RUNNING, STALE)
 
 
 @dataclass(frozen=True)
@@ -227,17 +221,45 @@ class StageRecord:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> StageRecord:
+    def from_json(cls, data: Any, stage: Stage = Stage.DATA, where: str = "") -> StageRecord:
+        """A stage's record, strictly (ShapeError names the key): its files can only be the stage's own."""
+        node = Node(data, where)
+        status = node.key("status").string()
+        if status not in STATUSES:
+            raise ShapeError(f"{node.key('status').where}: {status!r} is not one of {', '.join(STATUSES)}")
+        seconds, metrics, artifacts = (node.optional(k) for k in ("seconds", "metrics", "artifacts"))
+        error = node.optional("error")
         return cls(
-            status=str(data["status"]),
-            fingerprint=str(data["fingerprint"]),
-            started=str(data.get("started") or ""),
-            finished=str(data.get("finished") or ""),
-            seconds=float(data.get("seconds") or 0.0),
-            metrics={str(k): float(v) for k, v in (data.get("metrics") or {}).items()},
-            artifacts={str(k): str(v) for k, v in (data.get("artifacts") or {}).items()},
-            error=data.get("error"),
+            status=status,
+            fingerprint=node.key("fingerprint").string(),
+            started=_optional_text(node.optional("started")),
+            finished=_optional_text(node.optional("finished")),
+            seconds=0.0 if seconds is None else seconds.number(minimum=0.0),
+            metrics={} if metrics is None else metrics.mapping(lambda value: value.number(finite=False)),
+            artifacts={} if artifacts is None else _artifacts_from_json(artifacts, Stage(stage)),
+            error=None if error is None else error.string(),
         )
+
+
+def _optional_text(node: Node | None) -> str:
+    return "" if node is None else node.string()
+
+
+def _artifacts_from_json(node: Node, stage: Stage) -> dict[str, str]:
+    """`{path: sha256}`, where each path is one the stage itself writes: a manifest names nothing else.
+
+    So a crafted `../victim.txt` or `/etc/passwd` is refused here, before anything could read or delete it.
+    """
+    allowed = sorted(stage_artifact_paths(stage).values())
+    artifacts = {}
+    for relative, digest in node.entries():
+        if relative not in allowed:
+            expected = f"one of {', '.join(allowed)}" if allowed else "none: the stage writes no file"
+            raise ShapeError(
+                f"{node.where}: {relative!r} is not a file {stage.title} writes (expected {expected})"
+            )
+        artifacts[relative] = digest.string()  # compared with the file's sha256: any other text fails that
+    return artifacts
 
 
 @dataclass(frozen=True)
@@ -268,19 +290,43 @@ class Manifest:
         }
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Manifest:
-        if data.get("schema") != MANIFEST_SCHEMA:
-            schema = data.get("schema")
-            raise ValueError(f"unsupported manifest schema {schema!r} (expected {MANIFEST_SCHEMA})")
+    def from_json(cls, data: Any) -> Manifest:
+        """A manifest from its parsed JSON, strictly: ShapeError names the first key that is wrong."""
+        document = strict_document(data, "manifest", MANIFEST_SCHEMA)
+        stages = document.optional("stages")
+        records = {}
+        for name, record in stages.entries() if stages is not None else ():
+            if name not in STAGE_NAMES:
+                raise ShapeError(f"{record.where}: not a stage (expected one of {', '.join(STAGE_NAMES)})")
+            records[name] = StageRecord.from_json(record.value, Stage(name), record.where)
+        inputs = document.optional("inputs")
         return cls(
-            created=str(data.get("created") or ""),
-            updated=str(data.get("updated") or ""),
-            stages={
-                Stage(name).value: StageRecord.from_json(record)
-                for name, record in (data.get("stages") or {}).items()
-            },
-            inputs=dict(data.get("inputs") or {}),
+            created=_optional_text(document.optional("created")),
+            updated=_optional_text(document.optional("updated")),
+            stages=records,
+            inputs={} if inputs is None else _inputs_from_json(inputs),
         )
+
+
+STAGE_NAMES = tuple(stage.value for stage in Stage)
+# Where a run keeps its own copy of the user's model (`--model`), so that resuming it reads nothing outside.
+INPUT_MODEL_FILES = (f"{MODELS_DIR}/input-model.keras", f"{MODELS_DIR}/input-model.h5")
+
+
+def _inputs_from_json(node: Node) -> dict[str, Any]:
+    """What the fingerprints were computed from: the data's digest and, with `--model`, the model's."""
+    data = node.optional("data")
+    if data is not None:
+        data.string()
+    model = node.optional("model")
+    if model is not None:
+        model.key("path").string()  # shown only: the model is read from the run's own copy, `file`
+        model.key("model_sha256").string()
+        model.key("train").boolean()
+        copy = model.optional("file")
+        if copy is not None and copy.string() not in INPUT_MODEL_FILES:
+            raise ShapeError(f"{copy.where}: {copy.value!r} is not {' or '.join(INPUT_MODEL_FILES)}")
+    return dict(node.fields())
 
 
 # --- fingerprints -----------------------------------------------------------------------------------------
@@ -408,29 +454,31 @@ def event_json(event: EngineEvent) -> dict[str, Any] | None:
 class EventLog:
     """Appends events to events.jsonl, one complete line per write (a kill loses at most the last event)."""
 
+    # Reading stops here: a run logs a few lines an epoch, far below it.
+    MAX_BYTES = 64 * 2**20
+
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
 
     def append(self, event: EngineEvent) -> None:
+        """WriteError when the line cannot be written (a full disk, a read-only folder)."""
         line = event_json(event)
         if line is None:
             return
-        encoded = (json.dumps(line, default=str) + "\n").encode("utf-8")
-        # O_APPEND writes of one line land whole, after everything written before.
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        try:
-            os.write(fd, encoded)
-        finally:
-            os.close(fd)
+        append_line(self.path, (json.dumps(line, default=str) + "\n").encode("utf-8"))
 
     def read(self) -> list[dict[str, Any]]:
-        """Every complete line (a line cut short by a kill is skipped)."""
-        if not self.path.exists():
+        """Every complete line that is a JSON object (a line cut short by a kill is skipped)."""
+        try:
+            content = read_bounded(self.path, self.MAX_BYTES)
+        except FileContentError:
             return []
         events = []
-        for line in self.path.read_text(encoding="utf-8").splitlines():
-            with contextlib.suppress(ValueError):
-                events.append(json.loads(line))
+        for line in content.decode("utf-8", errors="replace").splitlines():
+            with contextlib.suppress(ValueError, RecursionError):
+                value = json.loads(line)
+                if isinstance(value, dict):
+                    events.append(value)
         return events
 
 
@@ -438,49 +486,111 @@ class EventLog:
 
 
 def new_run_dir(root: Path = DEFAULT_RUNS_ROOT, now: float | None = None) -> Path:
-    """`runs/<UTC timestamp>/` (a suffix -2, -3... when two runs start in the same second)."""
+    """Create `runs/<UTC timestamp>/` and return it (with a suffix -2, -3... when that one is taken).
+
+    mkdir either creates the folder or fails because it exists, atomically: two processes never get the same
+    one. WriteError when `root` cannot take a new folder.
+    """
     stamp = time.strftime("%Y-%m-%dT%H-%M-%SZ", time.gmtime(now if now is not None else time.time()))
-    candidate = Path(root) / stamp
-    suffix = 2
-    while candidate.exists():
-        candidate = Path(root) / f"{stamp}-{suffix}"
-        suffix += 1
-    return candidate
+    root = Path(root)
+    with writing(root):
+        root.mkdir(parents=True, exist_ok=True)
+    suffix = 1
+    while True:
+        candidate = root / (stamp if suffix == 1 else f"{stamp}-{suffix}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            suffix += 1
+            continue
+        except OSError as error:
+            raise write_error(candidate, error) from None
+        return candidate
+
+
+def discard_new_run_dir(path: Path) -> None:
+    """Remove a run folder this process created moments ago and that must not stay (a refused command).
+
+    Only the files a run writes are removed, then the folder if that left it empty: whatever else someone put
+    there meanwhile stays.
+    """
+    path = Path(path)
+    with contextlib.suppress(OSError):
+        for entry in path.iterdir():
+            if entry.name == MODELS_DIR and entry.is_dir() and not entry.is_symlink():
+                for model in entry.iterdir():
+                    if model.is_file() and not model.is_symlink():
+                        model.unlink()
+                entry.rmdir()
+            elif entry.name in RUN_FOLDER_NAMES or (entry.name.startswith(".") and ".tmp" in entry.name):
+                entry.unlink()
+        path.rmdir()
+
+
+@dataclass(frozen=True)
+class LatestRun:
+    path: Path | None
+    skipped: tuple[str, ...] = ()  # one line each: a folder passed over because its manifest is unreadable
+
+
+def find_latest_run(root: Path = DEFAULT_RUNS_ROOT) -> LatestRun:
+    """The run under `root` created last (by its manifest) that finished at least one stage.
+
+    Folders with no finished stage (a refused or failed start) are passed over silently; folders whose
+    manifest cannot be read are passed over and named in `skipped`.
+    """
+    root = Path(root)
+    if not root.is_dir():
+        return LatestRun(None)
+    runs: list[tuple[str, str, Path]] = []
+    skipped: list[str] = []
+    for folder in sorted(root.iterdir()):
+        if not (folder / MANIFEST_FILE).is_file():
+            continue
+        try:
+            manifest = RunFolder(folder).read_manifest()
+        except RunStoreError as error:
+            skipped.append(f"skipped {folder}: {error}")
+            continue
+        if manifest is not None and any(r.status in (DONE, STALE) for r in manifest.stages.values()):
+            runs.append((manifest.created, folder.name, folder))
+    return LatestRun(max(runs)[2] if runs else None, tuple(skipped))
 
 
 def latest_run_dir(root: Path = DEFAULT_RUNS_ROOT) -> Path | None:
-    """The run under `root` created last (by its manifest), or None when there is none."""
-    root = Path(root)
-    if not root.is_dir():
-        return None
-    runs: list[tuple[str, str, Path]] = []
-    for folder in root.iterdir():
-        manifest = folder / MANIFEST_FILE
-        if not manifest.is_file():
-            continue
-        try:
-            created = str(json.loads(manifest.read_text(encoding="utf-8")).get("created") or "")
-        except (OSError, ValueError):
-            created = ""
-        runs.append((created, folder.name, folder))
-    return max(runs)[2] if runs else None
+    """The run under `root` that `--resume` picks (see find_latest_run), or None when there is none."""
+    return find_latest_run(root).path
 
 
-def resolve_resume_dir(requested: str | Path | None, root: Path = DEFAULT_RUNS_ROOT) -> Path:
-    """The folder `--resume [DIR]` means: DIR, or the latest run under `root`; RunStoreError if none."""
+def resolve_resume_dir(
+    requested: str | Path | None,
+    root: Path = DEFAULT_RUNS_ROOT,
+    warn: Callable[[str], None] | None = None,
+) -> Path:
+    """The folder `--resume [DIR]` means: DIR, or the latest run under `root`; RunStoreError if none.
+
+    `warn` is told, a line each, about run folders passed over because their manifest is unreadable.
+    """
     if requested:
         folder = Path(requested)
         if not (folder / MANIFEST_FILE).is_file():
             raise RunStoreError(f"{folder}: not a pqat-tui run folder (no {MANIFEST_FILE})")
         return folder
-    latest = latest_run_dir(root)
-    if latest is None:
+    latest = find_latest_run(root)
+    for line in latest.skipped:
+        if warn is not None:
+            warn(line)
+    if latest.path is None:
         raise RunStoreError(f"no run to resume under {root}/ (start one with `pqat-tui run`)")
-    return latest
+    return latest.path
 
 
 class RunFolder:
-    """The files of one run, read and written atomically. Hold `lock` (RunFolder.open does) to write."""
+    """The files of one run, read and written atomically. Hold `lock` (RunFolder.open does) to write.
+
+    Every path taken from a file (a manifest's artifacts) is confined to the folder by `inside`: no `..`, no
+    absolute path, no symbolic link leading out of it, for reading, writing and deleting alike.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
@@ -489,7 +599,8 @@ class RunFolder:
 
     @classmethod
     def open(cls, path: Path, *, must_exist: bool = False) -> RunFolder:
-        """Create (or reopen) a run folder and take its lock; RunStoreError/RunLockedError if it cannot."""
+        """Create (or reopen) a run folder and take its lock; RunStoreError/RunLockedError if it cannot,
+        WriteError when it cannot be written (a read-only or full disk)."""
         path = Path(path)
         if must_exist and not (path / MANIFEST_FILE).is_file():
             raise RunStoreError(f"{path}: not a pqat-tui run folder (no {MANIFEST_FILE})")
@@ -502,10 +613,11 @@ class RunFolder:
                     f"{path}: not a pqat-tui run folder and not empty (holds {foreign[0]}): "
                     "give a new or empty folder"
                 )
-        try:
-            (path / MODELS_DIR).mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            raise RunStoreError(f"{path}: cannot create the run folder ({error.strerror})") from None
+        models = path / MODELS_DIR
+        if models.is_symlink() or (models.exists() and not models.is_dir()):
+            raise RunStoreError(f"{models}: not a folder of the run's own (a link or a file); move it away")
+        with writing(models):
+            models.mkdir(parents=True, exist_ok=True)
         folder = cls(path)
         folder.lock = RunLock.acquire(path)
         return folder
@@ -525,37 +637,56 @@ class RunFolder:
     def file(self, name: str) -> Path:
         return self.path / name
 
+    def inside(self, relative: str) -> Path:
+        """`relative` (a path named by a file we read) under the folder; RunStoreError if it leads out."""
+        pure = PurePosixPath(relative)
+        if not relative or pure.is_absolute() or ".." in pure.parts or "\\" in relative:
+            raise RunStoreError(f"{self.path}: {relative!r} is not a path inside the run folder")
+        path = self.path / relative
+        try:
+            leads_out = not path.resolve().is_relative_to(self.path.resolve())
+        except (RuntimeError, OSError):  # a loop of symbolic links
+            raise RunStoreError(f"{path}: a loop of symbolic links") from None
+        if leads_out:
+            raise RunStoreError(f"{path}: leads outside the run folder (a symbolic link)")
+        return path
+
     def model_path(self, relative: str) -> Path:
-        return self.path / relative
+        return self.inside(relative)
 
     # Reading
     def read_manifest(self) -> Manifest | None:
-        path = self.file(MANIFEST_FILE)
-        if not path.exists():
+        """The manifest, or None before the first; RunStoreError naming the file and key if it is damaged."""
+        if not self.file(MANIFEST_FILE).exists() and not self.file(MANIFEST_FILE).is_symlink():
             return None
+        path = self.inside(MANIFEST_FILE)
         try:
-            return Manifest.from_json(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise RunStoreError(f"{path}: unreadable manifest ({error})") from None
+            return Manifest.from_json(read_json_file(path))
+        except FileContentError as error:
+            raise RunStoreError(str(error)) from None
+        except ShapeError as error:
+            raise RunStoreError(f"{path}: {error}") from None
 
     def read_results(self) -> RunResults | None:
-        path = self.file(RESULTS_FILE)
-        if not path.exists():
+        if not self.file(RESULTS_FILE).exists() and not self.file(RESULTS_FILE).is_symlink():
             return None
         try:
-            return RunResults.read_json(path)
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise RunStoreError(f"{path}: unreadable results ({error})") from None
+            return RunResults.read_json(self.inside(RESULTS_FILE))
+        except ResultsFileError as error:
+            raise RunStoreError(str(error)) from None
 
     def artifacts_intact(self, record: StageRecord) -> bool:
-        """Whether every file the record lists is there with the content it had when written."""
+        """Whether every file the record lists is there, inside the folder, with the content it had."""
         for relative, digest in record.artifacts.items():
-            path = self.path / relative
-            if not path.is_file() or file_digest(path) != digest:
+            try:
+                path = self.inside(relative)
+            except RunStoreError:
+                return False
+            if path.is_symlink() or not path.is_file() or file_digest(path) != digest:
                 return False
         return True
 
-    # Writing (atomic)
+    # Writing (atomic; WriteError when the disk refuses)
     def write_config(self, text: str) -> None:
         write_text_atomic(self.file(CONFIG_FILE), text)
 
@@ -568,8 +699,13 @@ class RunFolder:
 
     def write_artifact(self, relative: str, content: bytes) -> str:
         """Write a file under the run folder atomically; returns its sha256 for the manifest."""
-        write_atomic(self.path / relative, content)
+        write_atomic(self.inside(relative), content)
         return hashlib.sha256(content).hexdigest()
+
+    def remove_artifact(self, relative: str) -> None:
+        """Delete a file the run wrote; one that leads outside the folder is never touched."""
+        with contextlib.suppress(RunStoreError, OSError):
+            self.inside(relative).unlink(missing_ok=True)
 
 
 def stage_artifact_paths(stage: Stage) -> dict[str, str]:

@@ -12,6 +12,7 @@ Creating a StoredSession reads files and hashes the data source; it imports no T
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import threading
 import time
@@ -26,7 +27,6 @@ from engine.events import (
     LogMessage,
     StageCancelled,
     StageFailed,
-    StageFinished,
     StageStarted,
     one_line_error,
 )
@@ -37,7 +37,9 @@ from engine.run_store import (
     CANCELLED,
     DONE,
     FAILED,
+    INPUT_MODEL_FILES,
     RUNNING,
+    STALE,
     Manifest,
     RunFolder,
     RunStoreError,
@@ -51,8 +53,7 @@ from engine.run_store import (
 )
 from engine.stages import MODEL_OF_STAGE, STAGE_INPUTS, Stage, downstream_of
 from engine.user_model import UserModel
-
-STALE = "stale"
+from engine.writes import WriteError
 
 
 class StoredSession:
@@ -79,11 +80,12 @@ class StoredSession:
         )
         self._extra: dict[Stage, Mapping[str, Any]] = {}
         self._model_inputs: dict[str, Any] = {}
+        earlier = folder.read_manifest()
         if user_model is not None:
             self._extra[Stage.BASELINE] = user_model.fingerprint_inputs(train_baseline)
-            self._model_inputs = {"path": str(user_model.path), **self._extra[Stage.BASELINE]}
+            self._model_inputs = self._keep_model_copy(user_model, earlier)
         self.fingerprints, inputs = self._fingerprints(config)
-        manifest = folder.read_manifest() or Manifest(created=utc_now())
+        manifest = earlier or Manifest(created=utc_now())
         manifest = dataclasses.replace(manifest, inputs=inputs)
         saved = folder.read_results()
         kept: set[Stage] = set()
@@ -107,6 +109,20 @@ class StoredSession:
         folder.write_manifest(manifest)
         folder.write_results(self.session.results)
 
+    def _keep_model_copy(self, user_model: UserModel, earlier: Manifest | None) -> dict[str, Any]:
+        """Copy the user's model into the run folder (unless it is that copy): a resumed run reads only the
+        copy, never a path its manifest names, and a shared run folder holds everything it needs."""
+        suffix = ".keras" if user_model.path.suffix.lower() == ".keras" else ".h5"
+        relative = next(name for name in INPUT_MODEL_FILES if name.endswith(suffix))
+        copy = self.folder.file(relative)
+        shown = str(user_model.path)
+        if copy.exists() and copy.resolve() == user_model.path.resolve():
+            saved = (earlier.inputs.get("model") if earlier else None) or {}
+            shown = saved.get("path", shown)  # resumed from the copy: keep naming the original
+        else:
+            self.folder.write_artifact(relative, user_model.path.read_bytes())
+        return {"path": shown, "file": relative, **self._extra[Stage.BASELINE]}
+
     def _fingerprints(self, config: PipelineConfig) -> tuple[dict[Stage, str], dict[str, Any]]:
         """Each stage's fingerprint under `config`, and what they were computed from (for the manifest)."""
         data_content = data_digest(config.data)
@@ -119,11 +135,14 @@ class StoredSession:
         """Use `config` from now on (the app's settings screen); call it between stages, never during one.
 
         Done stages whose inputs the change touches (that stage and everything downstream) become stale:
-        their outputs are dropped and they run again when asked. Returns them.
+        their outputs are dropped and they run again when asked. Returns them. WriteError when the config
+        file cannot be written; nothing has changed then.
         """
         fingerprints, inputs = self._fingerprints(config)
         done = self.session.done_stages()
         changed = {stage for stage in done if fingerprints[stage] != self.fingerprints[stage]}
+        # The config file first: if it cannot be written (WriteError), nothing has changed yet.
+        self.folder.write_config(config_to_toml(config, header="The effective config of this run."))
         self.config = config
         self.fingerprints = fingerprints
         self.session.config = config
@@ -135,9 +154,11 @@ class StoredSession:
                 manifest = manifest.with_record(stage, dataclasses.replace(record, status=STALE))
         self._manifest = manifest
         self._stale |= changed
-        self.folder.write_config(config_to_toml(config, header="The effective config of this run."))
-        self.folder.write_manifest(manifest)
-        self.folder.write_results(self.session.results)
+        # Best effort: a manifest left as it was holds the old fingerprints, so a resume under the new config
+        # runs the changed stages again all the same; the next stage's own write names any disk fault.
+        with contextlib.suppress(WriteError):
+            self.folder.write_manifest(manifest)
+            self.folder.write_results(self.session.results)
         return changed
 
     def summary(self) -> str:
@@ -168,42 +189,65 @@ class StoredSession:
         content = self.session.tflite_model(name)
         if content is not None:
             return content
-        path = self.folder.path / f"models/{name}.tflite"
         source = Stage.PTQ if name == "ptq" else Stage.CONVERT
-        return path.read_bytes() if source in self.done_stages() and path.is_file() else None
+        relative = stage_artifact_paths(source).get(name)
+        if relative is None or source not in self.done_stages():
+            return None
+        path = self.folder.inside(relative)
+        return path.read_bytes() if path.is_file() else None
 
     def run_stage(self, stage: Stage, emit: Emit, stop: threading.Event) -> None:
+        """Run a stage and keep its outputs in the run folder. Saving them is part of the stage: a file that
+        cannot be written (a full disk, a read-only folder) fails the stage with the cause, and the folder
+        keeps what was finished before (see _persist)."""
         stage = Stage(stage)
         started_at = utc_now()
         started = time.monotonic()
+        log_fault: list[WriteError] = []
+
+        def log(event: EngineEvent) -> None:
+            """Into events.jsonl; a line that cannot be written fails the stage when it ends (see keep)."""
+            try:
+                self.folder.events.append(event)
+            except WriteError as error:
+                log_fault.append(error)
+
+        def fail_before(message: str) -> None:
+            for event in (StageStarted(stage), StageFailed(stage, time.monotonic() - started, message)):
+                log(event)
+                emit(event)
+
         try:
             self._load_inputs(stage, emit)
         except Exception as error:  # noqa: BLE001 - a run folder that cannot be read fails the stage, cleanly
-            message = (
+            fail_before(
                 f"could not load an earlier stage's output from {self.folder.path}: {one_line_error(error)}"
             )
-            for event in (StageStarted(stage), StageFailed(stage, time.monotonic() - started, message)):
-                self.folder.events.append(event)
-                emit(event)
             return
         # A stage run again keeps its done record (and files) until it finishes: a failed or cancelled
         # rerun leaves the session, and so the folder, as they were.
         was_done = stage in self.done_stages()
         if not was_done:
-            self._write_record(stage, StageRecord(RUNNING, self.fingerprints[stage], started=started_at))
+            try:
+                self._write_record(stage, StageRecord(RUNNING, self.fingerprints[stage], started=started_at))
+            except WriteError as error:
+                fail_before(str(error))
+                return
+
+        def keep(_stage: Stage, seconds: float) -> None:
+            if log_fault:
+                raise log_fault[0]
+            self._persist(stage, seconds, started_at)
 
         def forward(event: EngineEvent) -> None:
-            if isinstance(event, StageFinished) and event.stage is stage:
-                self._persist(stage, event, started_at)
-                event = StageFinished(stage, event.seconds, self.session.results)
-            elif isinstance(event, StageFailed) and event.stage is stage and not was_done:
+            if isinstance(event, StageFailed) and event.stage is stage and not was_done:
                 self._finish_record(stage, FAILED, started_at, event.seconds, error=event.error)
             elif isinstance(event, StageCancelled) and event.stage is stage and not was_done:
                 self._finish_record(stage, CANCELLED, started_at, event.seconds)
-            self.folder.events.append(event)
+            log(event)
             emit(event)
 
-        self.session.run_stage(stage, forward, stop)
+        self.session.run_stage(stage, forward, stop, keep=keep)
 
     # --- the run folder -----------------------------------------------------------------------------
 
@@ -233,17 +277,47 @@ class StoredSession:
             load_tensorflow()
             paths = stage_artifact_paths(source)
             if source is Stage.CONVERT:
-                tflite = {name: (self.folder.path / path).read_bytes() for name, path in paths.items()}
+                tflite = {name: self.folder.inside(path).read_bytes() for name, path in paths.items()}
                 self.session.adopt_outputs(source, tflite=tflite)
             else:
                 from engine.artifacts import load_model
 
-                path = self.folder.path / paths[MODEL_OF_STAGE[source]]
+                path = self.folder.inside(paths[MODEL_OF_STAGE[source]])
                 self.session.adopt_outputs(source, keras_model=load_model(path))
             emit(LogMessage(f"{source.title}: output read back from {self.folder.path}", stage=stage))
 
-    def _persist(self, stage: Stage, event: StageFinished, started_at: str) -> None:
+    def _persist(self, stage: Stage, seconds: float, started_at: str) -> None:
+        """Write a finished stage's files, then results.json, then the manifest that says they are there.
+
+        A kill or a WriteError at any point leaves the manifest claiming only stages whose files are whole:
+        until the last write, it still holds the stage's earlier record, whose file hashes no longer match
+        a file already replaced, so a resume runs that stage again. Files of the stages downstream, which
+        the new output makes stale, are deleted only once the manifest no longer names them.
+        """
         artifacts: dict[str, str] = {}
+        previous = self._manifest.record(stage)
+        downstream = downstream_of(stage)
+        dropped = [self._manifest.record(later) for later in downstream]
+        try:
+            self._write_artifacts(stage, artifacts)
+            self.folder.write_results(self.session.results)
+            metrics = stage_metrics(stage, self.session.results)
+            record = self._ended(stage, DONE, started_at, seconds, metrics=metrics, artifacts=artifacts)
+            manifest = self._manifest.without(downstream).with_record(stage, record)
+            self.folder.write_manifest(manifest)
+        except BaseException:
+            if previous is None or previous.status != DONE:
+                for relative in artifacts:  # no record names them: they would only fill the disk
+                    self.folder.remove_artifact(relative)
+            raise
+        self._manifest = manifest
+        self._stale -= {stage, *downstream}
+        for old in dropped:
+            for relative in old.artifacts if old else ():
+                self.folder.remove_artifact(relative)
+
+    def _write_artifacts(self, stage: Stage, artifacts: dict[str, str]) -> None:
+        """Write the stage's model files, adding each to `artifacts` (path -> sha256) once written."""
         paths = stage_artifact_paths(stage)
         if stage in (Stage.CONVERT, Stage.PTQ):
             for name, path in paths.items():
@@ -256,47 +330,34 @@ class StoredSession:
             path = paths[MODEL_OF_STAGE[stage]]
             content = model_bytes(self.session.keras_model(stage), "." + path.rsplit(".", 1)[-1])
             artifacts[path] = self.folder.write_artifact(path, content)
-        # Models first, then results, then the manifest that says they are there: a kill in between leaves
-        # the stage not done, never done with a missing file.
-        self.folder.write_results(self.session.results)
-        downstream = downstream_of(stage)
-        for later in downstream:
-            self._remove_artifacts(later)
-        self._manifest = self._manifest.without(downstream)
-        self._stale -= {stage, *downstream}
-        record = StageRecord(
-            DONE,
-            self.fingerprints[stage],
-            started=started_at,
-            finished=utc_now(),
-            seconds=round(event.seconds, 3),
-            metrics=stage_metrics(stage, self.session.results),
-            artifacts=artifacts,
-        )
-        self._write_record(stage, record)
 
     def _finish_record(
         self, stage: Stage, status: str, started_at: str, seconds: float, error: str | None = None
     ) -> None:
-        record = StageRecord(
+        """Record how a stage ended. Best effort: when the disk is what failed, the manifest keeps saying
+        the stage was running (which a resume reads as not done), and the listener still hears why."""
+        record = self._ended(stage, status, started_at, seconds, error=error)
+        with contextlib.suppress(WriteError):
+            self._write_record(stage, record)
+            self.folder.write_results(self.session.results)
+
+    def _ended(
+        self, stage: Stage, status: str, started_at: str, seconds: float, **details: Any
+    ) -> StageRecord:
+        """The record of a stage that ended now with `status`."""
+        return StageRecord(
             status,
             self.fingerprints[stage],
             started=started_at,
             finished=utc_now(),
             seconds=round(seconds, 3),
-            error=error,
+            **details,
         )
-        self._write_record(stage, record)
-        self.folder.write_results(self.session.results)
 
     def _write_record(self, stage: Stage, record: StageRecord) -> None:
-        self._manifest = self._manifest.with_record(stage, record)
-        self.folder.write_manifest(self._manifest)
-
-    def _remove_artifacts(self, stage: Stage) -> None:
-        record = self._manifest.record(stage)
-        for relative in record.artifacts if record else ():
-            (self.folder.path / relative).unlink(missing_ok=True)
+        manifest = self._manifest.with_record(stage, record)
+        self.folder.write_manifest(manifest)
+        self._manifest = manifest
 
 
 def open_run(config: PipelineConfig, run_dir: Path, **options: Any) -> StoredSession:

@@ -18,7 +18,7 @@ import hashlib
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from engine.stages import Stage
 
@@ -52,20 +52,32 @@ def check_model_file(path: str | Path) -> Path:
         raise UserModelError(f"{path}: is a folder; expected a .keras or .h5 model file")
     if path.suffix.lower() not in MODEL_SUFFIXES:
         raise UserModelError(f"{path}: expected a .keras or .h5 Keras model file")
+    if not path.is_file():  # a FIFO would block the read below, a device never end
+        raise UserModelError(f"{path}: not a regular file; expected a .keras or .h5 model file")
     try:
         with open(path, "rb") as handle:
             head = handle.read(8)
+            if path.suffix.lower() == ".keras":
+                _check_keras_archive(path, handle)
     except OSError as error:
-        raise UserModelError(f"{path}: cannot read ({error.strerror})") from None
-    if path.suffix.lower() == ".keras":
-        if not zipfile.is_zipfile(path):
-            raise UserModelError(f"{path}: not a Keras model (a .keras file is a zip archive; this is not)")
-        with zipfile.ZipFile(path) as archive:
-            if "config.json" not in archive.namelist():
-                raise UserModelError(f"{path}: not a Keras model (the archive has no config.json)")
-    elif head != HDF5_SIGNATURE:
+        raise UserModelError(f"{path}: cannot read ({error.strerror or error})") from None
+    if path.suffix.lower() != ".keras" and head != HDF5_SIGNATURE:
         raise UserModelError(f"{path}: not a Keras model (not an HDF5 file)")
     return path
+
+
+def _check_keras_archive(path: Path, handle: BinaryIO) -> None:
+    """A .keras file is a zip archive holding config.json: its central directory is read, nothing more."""
+    not_zip = f"{path}: not a Keras model (a .keras file is a zip archive; this is not)"
+    if not zipfile.is_zipfile(handle):
+        raise UserModelError(not_zip)
+    try:
+        with zipfile.ZipFile(handle) as archive:
+            names = archive.namelist()
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, ValueError) as error:
+        raise UserModelError(f"{path}: not a Keras model (a damaged zip archive: {_reason(error)})") from None
+    if "config.json" not in names:
+        raise UserModelError(f"{path}: not a Keras model (the archive has no config.json)")
 
 
 def file_sha256(path: Path) -> str:
@@ -241,14 +253,18 @@ def load_model_choice(
 
 
 def saved_model_choice(run_dir: Path) -> dict[str, Any] | None:
-    """The model a run was started with (path, sha256, train), from its manifest; None if none."""
-    import json
+    """The model a run was started with, from its manifest: `path` (the run folder's own copy of it, the
+    only file read on resume), `train`; None if the run had none. RunStoreError for a damaged manifest."""
+    from engine.run_store import RunFolder, RunStoreError
 
-    from engine.run_store import MANIFEST_FILE
-
-    try:
-        inputs = json.loads((Path(run_dir) / MANIFEST_FILE).read_text(encoding="utf-8")).get("inputs") or {}
-    except (OSError, ValueError):
+    folder = RunFolder(Path(run_dir))
+    manifest = folder.read_manifest()
+    saved = manifest.inputs.get("model") if manifest is not None else None
+    if not saved:
         return None
-    saved = inputs.get("model")
-    return saved if isinstance(saved, dict) and saved.get("path") else None
+    if "file" not in saved:
+        raise RunStoreError(
+            f"{folder.file('manifest.json')}: the run used the model {saved['path']} but keeps no copy "
+            "of it; resume it with --model PATH"
+        )
+    return {**saved, "path": str(folder.inside(saved["file"]))}

@@ -1,5 +1,5 @@
 import sys
 
-from pqat_tui.cli import main
+from pqat_tui.launch import main
 
 sys.exit(main())

@@ -12,6 +12,7 @@ import traceback
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
@@ -34,6 +35,7 @@ from engine.events import (
 from engine.protocol import PipelineEngine
 from engine.results import RunResults
 from engine.stages import Stage, downstream_of
+from engine.writes import WriteError
 from pqat_tui.engine_loader import EngineFactory, real_engine_factory
 from pqat_tui.headlines import headline
 from pqat_tui.keymap import APP_BINDINGS
@@ -187,7 +189,7 @@ class PqatApp(App[int]):
         if self.engine is not None:
             return self.engine
         if self.engine_error is not None:
-            self.notify(f"No engine: {self.engine_error}", severity="error")
+            self.notify(f"No engine: {self.engine_error}", severity="error", markup=False)
             return None
         self._queued_action = action
         self.notify("TensorFlow is still loading; this starts as soon as it is ready.")
@@ -295,8 +297,13 @@ class PqatApp(App[int]):
             self.notify("A stage started: the settings were not changed.", severity="warning")
             return
         changes = changed_settings(self.config, config)
+        try:
+            stale = self.engine.reconfigure(config)  # type: ignore[attr-defined]
+        except WriteError as error:  # the run folder refused the new config: nothing changed
+            self._log(f"Settings not changed: {error}", "error")
+            self.notify(str(error), title="Settings not changed", severity="error", markup=False)
+            return
         self.config = config
-        stale = self.engine.reconfigure(config)  # type: ignore[attr-defined]
         self.results = self.engine.results
         self.board.sync(self.engine.done_stages(), _stale_stages(self.engine))
         for stage in stale:
@@ -343,12 +350,12 @@ class PqatApp(App[int]):
         # The full path: over SSH it is what a person copies into scp.
         where = message.folder.resolve()
         self._log(f"Report written to {where}/ ({names})")
-        self.notify(f"{where}/\n{names}", title="Report exported")
+        self.notify(f"{where}/\n{names}", title="Report exported", markup=False)
 
     @on(ReportExportFailed)
     def _report_export_failed(self, message: ReportExportFailed) -> None:
         self._log(f"Report not written: {message.error}", "error")
-        self.notify(message.error, title="Report not written", severity="error")
+        self.notify(message.error, title="Report not written", severity="error", markup=False)
 
     def action_request_quit(self) -> None:
         if not self.busy:
@@ -443,7 +450,7 @@ class PqatApp(App[int]):
         elif isinstance(event, StageFailed):
             self.errors[event.stage] = event.error
             self._log(f"{event.stage.title} failed: {event.error}", "error")
-            self.notify(event.error, title=f"{event.stage.title} failed", severity="error")
+            self.notify(event.error, title=f"{event.stage.title} failed", severity="error", markup=False)
             self._stage_ended(event.stage, StepState.FAILED)
         elif isinstance(event, StageCancelled):
             self._log(f"{event.stage.title} cancelled after {event.seconds:.1f} s", "warning")
@@ -525,7 +532,7 @@ class PqatApp(App[int]):
 
     def _set_status(self, text: str, *, error: bool = False) -> None:
         status = self.query_one("#status", Static)
-        status.update(text)
+        status.update(Text(text))  # not markup: the text may quote a file name or an error
         status.set_class(error, "-error")
 
     def _log(self, text: str, level: str = "info") -> None:

@@ -26,7 +26,7 @@ from engine.config_file import (
     unknown_key_error,
     with_setting,
 )
-from engine.run_store import CONFIG_FILE, DEFAULT_RUNS_ROOT, RunStoreError, new_run_dir, resolve_resume_dir
+from engine.run_store import CONFIG_FILE, DEFAULT_RUNS_ROOT, RunFolder, RunStoreError, resolve_resume_dir
 from engine.user_model import UserModelError, check_model_file, saved_model_choice
 
 EXIT_USAGE = 2
@@ -187,7 +187,7 @@ def run_dir_from_args(args: argparse.Namespace) -> Path | None:
     if resume is not None:
         if run_dir and resume and Path(run_dir) != Path(resume):
             raise RunStoreError(f"--run-dir {run_dir} and --resume {resume} name two run folders: give one")
-        return resolve_resume_dir(resume or run_dir or None, DEFAULT_RUNS_ROOT)
+        return resolve_resume_dir(resume or run_dir or None, DEFAULT_RUNS_ROOT, warn=_warning)
     return Path(run_dir) if run_dir else None
 
 
@@ -210,6 +210,10 @@ def _effective_config(args: argparse.Namespace) -> PipelineConfig:
     return config
 
 
+def _warning(message: str) -> None:
+    print(f"pqat-tui: warning: {message}", file=sys.stderr)
+
+
 def _usage_error(message: str) -> NoReturn:
     print(f"pqat-tui: error: {message}", file=sys.stderr)
     raise SystemExit(EXIT_USAGE)
@@ -221,15 +225,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pqat_tui.report_command import report_command
 
         return report_command(args)
+    try:
+        # Resolved once: `--resume` alone names the latest run, and says which folders it passed over.
+        run_dir = run_dir_from_args(args)
+    except RunStoreError as error:
+        _usage_error(str(error))
+    args.run_dir, args.resume = (str(run_dir) if run_dir is not None else None), None
     config = config_from_args(args)
     if args.command == "config":
         print(config_to_toml(config, header=_config_header(args)), end="")
         return 0
     try:
-        args.run_dir = str(run_dir_from_args(args) or new_run_dir(DEFAULT_RUNS_ROOT))
+        # run_dir None: a new folder under runs/, created only once every check has passed (a refused
+        # command leaves no run folder behind).
         if getattr(args, "model", None):
             args.model = str(check_model_file(args.model))  # a non-model file stops here, before any work
-        elif getattr(args, "no_train", False) and saved_model_choice(Path(args.run_dir)) is None:
+        elif getattr(args, "no_train", False) and (run_dir is None or saved_model_choice(run_dir) is None):
             raise UserModelError("--no-train needs --model: the example's model has to be trained")
     except (RunStoreError, UserModelError) as error:
         _usage_error(str(error))
@@ -240,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pqat_tui.app_command import app_command
 
     model, no_train = getattr(args, "model", None), getattr(args, "no_train", False)
-    return app_command(config, Path(args.run_dir), model=model, no_train=no_train)
+    return app_command(config, run_dir, model=model, no_train=no_train)
 
 
 def _config_path(args: argparse.Namespace) -> Path | None:
@@ -249,7 +260,7 @@ def _config_path(args: argparse.Namespace) -> Path | None:
     if explicit is None and args.command != "report":
         run_dir = run_dir_from_args(args)
         if run_dir is not None and (run_dir / CONFIG_FILE).is_file():
-            return run_dir / CONFIG_FILE
+            return RunFolder(run_dir).inside(CONFIG_FILE)  # never a link out of the run folder
     return find_config_file(explicit)
 
 

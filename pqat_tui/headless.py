@@ -44,6 +44,7 @@ from engine.events import (
 from engine.protocol import PipelineEngine
 from engine.results import RunResults
 from engine.stages import STAGE_INPUTS, Stage
+from engine.writes import writing
 from pqat_tui.tables import run_summary
 
 EXIT_OK = 0
@@ -189,8 +190,8 @@ class _ProgressView:
     def _log(self, event: LogMessage) -> None:
         if event.level == "error":
             # Tracebacks and failure details: the log file, not the terminal (the failure line says enough).
-            with self.log_file.open("a", encoding="utf-8") as log:
-                log.write(event.text + "\n")
+            with contextlib.suppress(OSError), self.log_file.open("a", encoding="utf-8") as log:
+                log.write(event.text + "\n")  # best effort: a full /tmp must not stop the run
         elif event.level == "warning":
             self.console.print(Text(f"! {event.text}", style="yellow"))
         else:
@@ -233,22 +234,34 @@ def run_command(config: PipelineConfig, args: argparse.Namespace) -> int:
         except ReportError as error:
             print(f"pqat-tui: error: {error}", file=sys.stderr)
             return EXIT_USAGE
-    from engine.run_store import RunStoreError
+    from engine.run_store import DEFAULT_RUNS_ROOT, RunStoreError, discard_new_run_dir, new_run_dir
     from engine.stored_session import open_run
     from engine.user_model import UserModelError, load_model_choice
+    from engine.writes import WriteError
 
     console = Console(highlight=False)
+    given_dir = Path(args.run_dir) if getattr(args, "run_dir", None) else None
+    new_dir: Path | None = None
     try:
         # The user's model is loaded and checked against the data first (TensorFlow's log to a file),
-        # then the run folder is locked: another process on the same run is refused, before any work.
+        # then the run folder is created (a new one) and locked: another process on the same run is
+        # refused, before any work. A refused command leaves no new folder behind.
         with _native_log() as log_file:
             user_model, train = load_model_choice(
-                getattr(args, "model", None), getattr(args, "no_train", False), Path(args.run_dir)
+                getattr(args, "model", None), getattr(args, "no_train", False), given_dir
             )
-        session = open_run(config, Path(args.run_dir), user_model=user_model, train_baseline=train)
-    except (RunStoreError, UserModelError) as error:
+        run_dir = given_dir or (new_dir := new_run_dir(DEFAULT_RUNS_ROOT))
+        args.run_dir = str(run_dir)
+        session = open_run(config, run_dir, user_model=user_model, train_baseline=train)
+    except (RunStoreError, UserModelError, WriteError) as error:
+        if new_dir is not None:
+            discard_new_run_dir(new_dir)
         print(f"pqat-tui: error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except KeyboardInterrupt:  # before any stage ran: the new folder holds nothing worth resuming
+        if new_dir is not None:
+            discard_new_run_dir(new_dir)
+        raise
     shutil.rmtree(log_file.parent, ignore_errors=True)
     if user_model is not None:
         how = "fine-tuned" if train else "evaluated as it is"
@@ -258,8 +271,13 @@ def run_command(config: PipelineConfig, args: argparse.Namespace) -> int:
     try:
         console.print(Text(session.summary(), style="dim"))
         status = _run(config, args, session)
+    except WriteError as error:
+        print(f"pqat-tui: error: {error}", file=sys.stderr)
+        status = _RunStatus(EXIT_USAGE, session.results)
     finally:
         session.close()
+    if status.code == EXIT_USAGE and new_dir is not None and not status.results.stage_seconds:
+        discard_new_run_dir(new_dir)  # the data was refused: nothing ran, nothing to resume
     if report_dir is not None and not _export(status.results, report_dir):
         return EXIT_USAGE
     return status.code
@@ -270,7 +288,8 @@ def _native_log() -> Iterator[Path]:
     """TensorFlow's native logging (its import, loading a model) into a file, not onto the terminal."""
     from engine.tf_runtime import redirect_native_stderr
 
-    log_file = Path(tempfile.mkdtemp(prefix="pqat-tui-model-")) / "tensorflow.log"
+    with writing(tempfile.gettempdir()):  # a full /tmp: one line, not a traceback
+        log_file = Path(tempfile.mkdtemp(prefix="pqat-tui-model-")) / "tensorflow.log"
     with redirect_native_stderr(log_file):
         yield log_file
 
@@ -299,7 +318,8 @@ def _run(config: PipelineConfig, args: argparse.Namespace, session: Any) -> _Run
     from engine.tf_runtime import redirect_native_stderr
 
     console = Console(highlight=False)
-    log_dir = Path(tempfile.mkdtemp(prefix="pqat-tui-run-"))
+    with writing(tempfile.gettempdir()):  # a full /tmp: one line (run_command), before any stage
+        log_dir = Path(tempfile.mkdtemp(prefix="pqat-tui-run-"))
     log_file = log_dir / "tensorflow.log"
     events: queue.Queue[EngineEvent] = queue.Queue()
     stop = threading.Event()
@@ -343,18 +363,34 @@ def _run(config: PipelineConfig, args: argparse.Namespace, session: Any) -> _Run
         return _RunStatus(EXIT_INTERRUPTED, session.results)
 
     results = session.results
-    if args.json:
-        results.write_json(Path(args.json))
+    json_fault = _write_json(results, Path(args.json)) if args.json else None
     console.print()
     console.print(run_summary(results))
-    if args.json:
+    if args.json and json_fault is None:
         console.print(Text(f"Results written to {args.json}", style="dim"))
     console.print(Text(f"Run folder: {args.run_dir}", style="dim"))
+    if json_fault is not None:
+        print(f"pqat-tui: error: --json {json_fault}", file=sys.stderr)
     if outcome.failed:
         if outcome.skipped:
             skipped = ", ".join(s.title for s in outcome.skipped)
             console.print(Text(f"Skipped because an input failed: {skipped}", style="red"))
         console.print(Text(f"TensorFlow's log and the tracebacks are in {log_file}", style="red"))
+        # One line for whoever reads only stderr (CI): the first failure, in the engine's words.
+        stage, error = next(iter(outcome.failed.items()))
+        others = f" (and {len(outcome.failed) - 1} more)" if len(outcome.failed) > 1 else ""
+        print(f"pqat-tui: error: {stage.title} failed{others}: {error}", file=sys.stderr)
         return _RunStatus(EXIT_FAILED, results)
     shutil.rmtree(log_dir, ignore_errors=True)
-    return _RunStatus(EXIT_OK, results)
+    return _RunStatus(EXIT_OK if json_fault is None else EXIT_USAGE, results)
+
+
+def _write_json(results: RunResults, path: Path) -> str | None:
+    """Write `run --json`'s file; the reason in one line when it cannot be (the run's folder still has it)."""
+    from engine.writes import WriteError
+
+    try:
+        results.write_json(path)
+    except WriteError as error:
+        return str(error)
+    return None

@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 from pathlib import Path
 
-from engine.results import RunResults
+from engine.results import ResultsFileError, RunResults
 
 EXIT_OK = 0
 EXIT_ERROR = 2
 
 
-class ResultsFileError(Exception):
+class ReportInputError(Exception):
     """The results file cannot be used; the message says why, in one line."""
 
 
@@ -64,29 +63,12 @@ def read_results(path: Path) -> RunResults:
     path = Path(path)
     if path.is_dir():
         if not (path / RESULTS_NAME).is_file():
-            raise ResultsFileError(f"{path}: a folder without {RESULTS_NAME} (not a run or report folder)")
+            raise ReportInputError(f"{path}: a folder without {RESULTS_NAME} (not a run or report folder)")
         path = path / RESULTS_NAME
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError as error:
-        raise ResultsFileError(f"{path}: no such file") from error
-    except (OSError, UnicodeDecodeError) as error:
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
-        raise ResultsFileError(f"{path}: cannot read: {reason}") from error
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ResultsFileError(f"{path}: not JSON ({error.msg} at line {error.lineno})") from error
-    if not isinstance(data, dict):
-        raise ResultsFileError(f"{path}: not a pqat-tui results file (expected a JSON object)")
-    try:
-        return RunResults.from_json(data)
-    except ValueError as error:
-        raise ResultsFileError(f"{path}: {error}") from error
-    except (KeyError, TypeError, AttributeError) as error:
-        raise ResultsFileError(
-            f"{path}: not a pqat-tui results file ({type(error).__name__}: {error})"
-        ) from error
+        return RunResults.read_json(path)
+    except ResultsFileError as error:  # engine.results' strict reader: one line naming the file and key
+        raise ReportInputError(str(error)) from None
 
 
 def report_command(args: argparse.Namespace) -> int:
@@ -97,7 +79,7 @@ def report_command(args: argparse.Namespace) -> int:
     try:
         fmt = report_format(args.format, args.output)
         results = read_results(Path(args.results))
-    except (ReportFormatError, ResultsFileError) as error:
+    except (ReportFormatError, ReportInputError) as error:
         return _fail(str(error))
     report = build_report(results)
     if args.output is None and fmt == "txt" and sys.stdout.isatty():

@@ -33,6 +33,17 @@ MISSING = Text("—", style="dim")
 SPARSITY_TOLERANCE = 0.005
 
 
+def _label(model_name: str) -> str:
+    """A model's name as tables show it. Every string from a run's files reaches a table as Text, never as
+    a str, which rich would parse as markup: a file named `digits[/x].npz` is shown, not obeyed."""
+    return MODEL_LABELS.get(model_name, model_name)
+
+
+def _title(text: str) -> Text:
+    """A table title holding a user's string: Text, styled as rich styles a str title."""
+    return Text(text, style="table.title")
+
+
 def fmt_accuracy(value: float | None) -> Text:
     return MISSING if value is None else Text(f"{value:.4f}")
 
@@ -88,7 +99,7 @@ def dataset_table(info: DatasetInfo) -> Table:
     table.add_column("value")
     table.add_row("source", Text(data_source_label(info)))
     if info.loaded_from:
-        table.add_row("file", info.loaded_from)
+        table.add_row("file", Text(info.loaded_from))
     table.add_row("train images", f"{info.train:,}")
     table.add_row("test images", f"{info.test:,}")
     if info.class_counts:
@@ -138,7 +149,7 @@ def sparsity_table(results: RunResults, models: Sequence[str] = ("pruned", "qat"
     table.add_column("weight")
     shown = [m for m in models]
     for name in shown:
-        table.add_column(MODEL_LABELS.get(name, name), justify="right")
+        table.add_column(_label(name), justify="right")
     weight_names: list[str] = []
     for name in shown:
         model = results.models.get(name)
@@ -160,7 +171,7 @@ def sparsity_table(results: RunResults, models: Sequence[str] = ("pruned", "qat"
                         Text(f" {found.zeros}/{found.total}", style="dim"),
                     )
                 )
-        table.add_row(weight, *cells)
+        table.add_row(Text(weight), *cells)
     if not weight_names:
         table.add_row(Text("no model yet", style="dim"), *[MISSING for _ in shown])
     return table
@@ -189,12 +200,12 @@ def tflite_table(results: RunResults) -> Table:
 def tflite_weights_table(results: RunResults, name: str) -> Table:
     """The weight tensors inside one .tflite file and their zeros."""
     model = results.models.get(name)
-    table = Table(title=f"Weights inside {MODEL_LABELS.get(name, name)} .tflite", title_justify="left")
+    table = Table(title=_title(f"Weights inside {_label(name)} .tflite"), title_justify="left")
     table.add_column("tensor")
     table.add_column("zeros", justify="right", no_wrap=True)
     table.add_column("sparsity", justify="right", no_wrap=True)
     for w in model.tflite.weight_sparsity if model and model.tflite else ():
-        table.add_row(w.name, f"{w.zeros}/{w.total}", fmt_fraction(w.fraction))
+        table.add_row(Text(w.name), f"{w.zeros}/{w.total}", fmt_fraction(w.fraction))
     return table
 
 
@@ -311,7 +322,7 @@ def failures_table(results: RunResults) -> Table:
     table.add_column("stage")
     table.add_column("error")
     for stage, error in results.failures.items():
-        table.add_row(stage, Text(error))
+        table.add_row(Text(stage), Text(error))
     return table
 
 
@@ -431,15 +442,15 @@ def config_table(results: RunResults) -> Table:
     title = "Configuration"
     if scalars:
         title += " — " + " · ".join(f"{k}: {_fmt_setting(v)}" for k, v in scalars.items())
-    table = Table(title=title, title_justify="left")
+    table = Table(title=_title(title), title_justify="left")
     table.add_column("stage")
     keys: list[str] = []
     for values in sections.values():
         keys += [k for k in values if k not in keys]
     for key in keys:
-        table.add_column(_SETTING_LABELS.get(key, key.replace("_", " ")), justify="right", no_wrap=True)
+        table.add_column(Text(_SETTING_LABELS.get(key, key.replace("_", " "))), justify="right", no_wrap=True)
     for section, values in sections.items():
-        table.add_row(section, *[_fmt_setting(values.get(k)) for k in keys])
+        table.add_row(Text(section), *[_fmt_setting(values.get(k)) for k in keys])
     if not config:
         table.add_row(Text("not recorded", style="dim"))
     return table
@@ -464,7 +475,7 @@ def versions_table(results: RunResults) -> Table:
         table.add_row(label, Text("not recorded", style="dim") if version is None else Text(version))
     for key, value in results.versions.items():
         if key not in VERSION_LABELS:
-            table.add_row(key.replace("_", " "), Text(value))
+            table.add_row(Text(key.replace("_", " ")), Text(value))
     return table
 
 
@@ -472,13 +483,13 @@ def history_table(results: RunResults, name: str) -> Table:
     """One model's training, epoch by epoch, with every metric Keras logged."""
     model = results.models.get(name)
     history = model.history if model else ()
-    table = Table(title=f"Training history: {MODEL_LABELS.get(name, name)}", title_justify="left")
+    table = Table(title=_title(f"Training history: {_label(name)}"), title_justify="left")
     table.add_column("epoch", justify="right", no_wrap=True)
     metric_names: list[str] = []
     for epoch in history:
         metric_names += [k for k in epoch.metrics if k not in metric_names]
     for metric in metric_names:
-        table.add_column(metric.replace("_", " "), justify="right", no_wrap=True)
+        table.add_column(Text(metric.replace("_", " ")), justify="right", no_wrap=True)
     for epoch in history:
         table.add_row(str(epoch.epoch), *[fmt_accuracy(epoch.metrics.get(m)) for m in metric_names])
     if not history:

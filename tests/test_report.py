@@ -211,7 +211,7 @@ def test_failed_write_leaves_the_existing_report_untouched(
         return real_write(folder, name, text)
 
     monkeypatch.setattr(export_module, "_write_temp", disk_fills_up)
-    with pytest.raises(ReportError, match="No space left on device"):
+    with pytest.raises(ReportError, match="no space left on the device"):
         export_report(results, folder)
     assert {p.name: p.read_bytes() for p in folder.iterdir()} == before
     monkeypatch.undo()
@@ -242,7 +242,7 @@ def test_report_command_writes_each_format(tmp_path: Path, capsys: pytest.Captur
         ("not json", "not JSON"),
         ('{"schema": 7}', "unsupported results schema 7"),
         ("[1, 2]", "not a pqat-tui results file"),
-        ('{"schema": 1, "dataset": {"train": 3}}', "not a pqat-tui results file"),
+        ('{"schema": 1, "dataset": {"train": 3}}', "results.json: dataset.source: missing"),
     ],
 )
 def test_report_command_rejects_bad_results_with_one_line(

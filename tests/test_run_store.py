@@ -214,18 +214,23 @@ def test_event_log_keeps_whole_lines_and_skips_batch_progress(tmp_path: Path) ->
 # --- folders ----------------------------------------------------------------------------------------------
 
 
-def test_new_run_dirs_are_timestamped_and_unique(tmp_path: Path) -> None:
+def test_new_run_dirs_are_timestamped_unique_and_created(tmp_path: Path) -> None:
     first = new_run_dir(tmp_path, now=0)
     assert first.name == "1970-01-01T00-00-00Z"
-    first.mkdir()
-    assert new_run_dir(tmp_path, now=0).name == "1970-01-01T00-00-00Z-2"
+    assert first.is_dir()
+    second = new_run_dir(tmp_path, now=0)
+    assert second.name == "1970-01-01T00-00-00Z-2"
+    assert second.is_dir()
 
 
 def test_latest_run_is_the_one_created_last(tmp_path: Path) -> None:
     assert latest_run_dir(tmp_path) is None
     for name, created in [("b", "2026-01-02T00:00:00Z"), ("a", "2026-01-03T00:00:00Z"), ("c", "2026-01-01")]:
         (tmp_path / name).mkdir()
-        (tmp_path / name / MANIFEST_FILE).write_text(json.dumps({"schema": 1, "created": created}))
+        done = {"data": {"status": "done", "fingerprint": "f"}}
+        (tmp_path / name / MANIFEST_FILE).write_text(
+            json.dumps({"schema": 1, "created": created, "stages": done})
+        )
     (tmp_path / "not-a-run").mkdir()
     assert latest_run_dir(tmp_path) == tmp_path / "a"
     assert resolve_resume_dir(None, tmp_path) == tmp_path / "a"
@@ -256,7 +261,7 @@ def test_run_folder_writes_and_reads_back(tmp_path: Path) -> None:
 def test_an_unreadable_manifest_is_a_one_line_error(tmp_path: Path) -> None:
     with RunFolder.open(tmp_path / "run") as folder:
         (folder.path / MANIFEST_FILE).write_text("{not json")
-        with pytest.raises(RunStoreError, match="unreadable manifest"):
+        with pytest.raises(RunStoreError, match=r"manifest.json: not JSON \(.* at line 1\)$"):
             folder.read_manifest()
 
 

@@ -13,6 +13,7 @@ import secrets
 from datetime import datetime, timezone
 from pathlib import Path
 
+from engine import writes
 from engine.results import RunResults
 from pqat_tui.report.model import build_report
 from pqat_tui.report.render import FORMATS
@@ -41,14 +42,16 @@ def default_report_dir(now: datetime | None = None) -> Path:
 
 
 def _reason(error: OSError) -> str:
-    return error.strerror or str(error)
+    return writes.os_error_cause(error)  # in words: "no space left on the device", "read-only file system"...
 
 
 def _write_temp(folder: Path, name: str, text: str) -> Path:
     # Not tempfile.mkstemp: its files are private (0600), and a report is meant to be shared (umask applies).
+    # Opened where the engine opens every file it writes (engine.writes), never through a symbolic link.
     temp = folder / f".{name}.{secrets.token_hex(4)}.tmp"
     try:
-        with temp.open("x", encoding="utf-8", newline="\n") as file:
+        fd = writes.open_for_write(temp, os.O_CREAT | os.O_EXCL)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as file:
             file.write(text)
             file.flush()
             os.fsync(file.fileno())

@@ -123,9 +123,18 @@ def cell_text(cell: RenderableType) -> str:
     return console.export_text(styles=False).rstrip()
 
 
+# Characters that mean something to Markdown (emphasis, links, code, HTML, tables, strikethrough, entities):
+# backslash-escaped wherever text from a run (file names, errors, layer names) lands in the Markdown report.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&#])")
+
+
+def md_escape(text: str) -> str:
+    """`text` as Markdown shows it literally, on one line."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", text).replace("\n", "<br>")
+
+
 def _md_cell(cell: RenderableType) -> str:
-    text = cell_text(cell).strip()
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", "<br>")
+    return md_escape(cell_text(cell).strip())
 
 
 _ALIGN = {"left": ":---", "center": ":---:", "right": "---:", "full": "---", "default": "---"}
@@ -156,7 +165,7 @@ def _block_markdown(block: Block) -> str:
 
 
 def to_markdown(report: Report) -> str:
-    parts = [f"# {report.title}", f"_{report.subtitle}_"]
+    parts = [f"# {md_escape(report.title)}", f"_{report.subtitle}_"]
     for section in report.sections:
         parts.append(f"## {section.title}")
         parts += [_block_markdown(block) for block in section.blocks]

@@ -119,7 +119,7 @@ class SettingsScreen(ModalScreen[PipelineConfig | None]):
             self._show_error(str(error))
             if error.key:
                 self.query_one(f"#{input_id(error.key)}", Input).focus()
-            self.notify(str(error), title="Not saved", severity="error")
+            self.notify(str(error), title="Not saved", severity="error", markup=False)
             return
         self.dismiss(None if config == self.config else config)
 
