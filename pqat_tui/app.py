@@ -553,9 +553,13 @@ def _model_of_run(run_dir: Path | None) -> str | None:
     """The model a resumed run was started with (its manifest says), for the header."""
     if run_dir is None:
         return None
+    from engine.run_store import RunStoreError
     from engine.user_model import saved_model_choice
 
-    saved = saved_model_choice(run_dir)
+    try:
+        saved = saved_model_choice(run_dir)
+    except RunStoreError:  # a damaged run folder: the engine says why once it loads; the header guesses not
+        return None
     return str(saved["path"]) if saved else None
 
 

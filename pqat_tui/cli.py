@@ -112,7 +112,11 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[_pipeline_options()],
         description="Walk a Keras model through pruning, QAT, pruning-preserving QAT and TFLite conversion.",
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command",
+        metavar="COMMAND",
+        help="without one, the interactive app starts (in the app, ? lists every key)",
+    )
     run_help = "run every stage headless, with progress bars, and print the tables"
     run = commands.add_parser(
         "run",

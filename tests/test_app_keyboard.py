@@ -303,3 +303,10 @@ async def test_offline_fallback_says_the_sample_is_in_use(source: str) -> None:
         table = dataset_table(info)
         assert isinstance(table.columns[1]._cells[0], Text)
         assert table.columns[1]._cells[0].plain == expected
+
+
+def test_a_damaged_run_folder_leaves_the_header_to_the_engine(tmp_path: Path) -> None:
+    (tmp_path / "manifest.json").write_text("{not json", encoding="utf-8")
+    engine = FakeEngine()
+    app = PqatApp(engine.config, fake_factory(engine), run_dir=tmp_path)  # does not raise
+    assert app.session.model is None and app.session.run_dir == tmp_path

@@ -86,6 +86,7 @@ def _options(parser) -> list:
 def test_every_command_and_option_has_help() -> None:
     parser = build_parser()
     subparsers = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    assert subparsers.help  # what no COMMAND means
     for action in _options(parser):
         assert action.help, action.dest
     for name, command in subparsers.choices.items():
