@@ -58,6 +58,7 @@ def _weights(model_sparsity) -> dict[str, float]:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("full_run")
 def test_pruned_and_pqat_kernels_are_at_target_and_qat_is_not(full_run) -> None:
     results, *_ = full_run
     for name in ("pruned", "pqat"):
@@ -71,6 +72,7 @@ def test_pruned_and_pqat_kernels_are_at_target_and_qat_is_not(full_run) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("full_run")
 def test_pqat_tflite_keeps_its_zeros_and_is_smaller_zipped(full_run) -> None:
     results, *_ = full_run
     qat, pqat, ptq = (results.models[n].tflite for n in ("qat", "pqat", "ptq"))
@@ -85,6 +87,7 @@ def test_pqat_tflite_keeps_its_zeros_and_is_smaller_zipped(full_run) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("full_run")
 def test_accuracies_match_the_reference(full_run) -> None:
     results, *_ = full_run
     models = results.models
@@ -102,6 +105,7 @@ def test_accuracies_match_the_reference(full_run) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("full_run")
 def test_json_has_the_issue_shape(full_run) -> None:
     results, raw, *_ = full_run
     assert raw["schema"] == 1
@@ -121,6 +125,7 @@ def test_json_has_the_issue_shape(full_run) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("full_run")
 def test_headless_prints_the_tables(full_run) -> None:
     _, _, printed, _ = full_run
     for heading in ("Accuracy on the test set", "Per-layer sparsity", "TFLite models", "PTQ"):
@@ -271,6 +276,7 @@ def test_fast_conversion_matches_the_examples_converter() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("full_run")
 def test_batched_tflite_accuracy_equals_the_examples_per_image_loop(full_run) -> None:
     """Uneven batches included: 1,000 images in batches of at most 96 are 11 batches of 91 and one of 90."""
     from ai_edge_litert.interpreter import Interpreter
