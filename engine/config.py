@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
+
+# The largest side `image_size` may ask for.
+MAX_IMAGE_SIDE = 4096
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,10 @@ class PTQConfig:
 class PipelineConfig:
     data: str = "mnist"
     seed: int = 0
+    image_size: str = ""  # "HxW" resizes every image; "" keeps their own size
+    color_mode: str = "auto"  # auto, grayscale or rgb
+    test_split: float = 0.2  # an image folder without test/: share of each class held out for testing
+    strategy: str = "default"  # default, mirrored or multiworker (tf.distribute)
     baseline: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=10))
     prune: PruneConfig = field(default_factory=lambda: PruneConfig(epochs=3, learning_rate=1e-5))
     qat: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=1, batch_size=128))
@@ -68,9 +76,27 @@ class PipelineConfig:
         return cls(
             data=values.get("data", default.data),
             seed=values.get("seed", default.seed),
+            image_size=values.get("image_size", default.image_size),
+            color_mode=values.get("color_mode", default.color_mode),
+            test_split=values.get("test_split", default.test_split),
+            strategy=values.get("strategy", default.strategy),
             baseline=replace(default.baseline, **values.get("baseline", {})),
             prune=replace(default.prune, **values.get("prune", {})),
             qat=replace(default.qat, **values.get("qat", {})),
             pqat=replace(default.pqat, **values.get("pqat", {})),
             ptq=replace(default.ptq, **values.get("ptq", {})),
         )
+
+
+def parse_image_size(text: str) -> tuple[int, int] | None:
+    """`image_size` as (height, width): "32x32" is (32, 32), "" is None. ValueError for anything else."""
+    text = text.strip().lower()
+    if not text:
+        return None
+    match = re.fullmatch(r"(\d+)\s*[x×]\s*(\d+)", text)
+    if not match:
+        raise ValueError(f"image size {text!r} is not HxW")
+    height, width = int(match[1]), int(match[2])
+    if not (1 <= height <= MAX_IMAGE_SIDE and 1 <= width <= MAX_IMAGE_SIDE):
+        raise ValueError(f"image size {text!r} is out of range")
+    return height, width

@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from engine.config import PipelineConfig
+from engine.config import PipelineConfig, parse_image_size
 from engine.strict_json import FileContentError, read_bounded
 
 if sys.version_info >= (3, 11):
@@ -51,14 +51,47 @@ def _finite(value: float) -> bool:
 
 
 # Rules by leaf name: a stage section's `epochs` follows the same rule whichever stage it is in.
+def _image_size(value: str) -> bool:
+    try:
+        parse_image_size(value)
+    except ValueError:
+        return False
+    return True
+
+
 RULES: dict[str, Rule] = {
     "data": Rule(
         str,
-        "a non-empty string: mnist, fashion_mnist, sample, a .npz file or a folder of MNIST IDX files",
+        "a non-empty string: mnist, fashion_mnist, sample, a .npz file, a folder of MNIST IDX files or a "
+        "folder of images with one sub-folder per class",
         lambda v: bool(v.strip()),
         "data source",
     ),
     "seed": Rule(int, "an integer in [0, 4294967295]", lambda v: 0 <= v < 2**32, "random seed"),
+    "image_size": Rule(
+        str,
+        'HEIGHTxWIDTH, e.g. "32x32" (each 1 to 4096), or "" to keep the images\' own size',
+        _image_size,
+        'resize every image to HEIGHTxWIDTH ("" keeps their size)',
+    ),
+    "color_mode": Rule(
+        str,
+        "one of auto, grayscale, rgb",
+        lambda v: v in ("auto", "grayscale", "rgb"),
+        "auto keeps the channels; grayscale or rgb converts",
+    ),
+    "test_split": Rule(
+        float,
+        "a number in (0, 1)",
+        lambda v: _finite(v) and 0 < v < 1,
+        "share of each class held out for testing (an image folder without test/)",
+    ),
+    "strategy": Rule(
+        str,
+        "one of default, mirrored, multiworker",
+        lambda v: v in ("default", "mirrored", "multiworker"),
+        "tf.distribute strategy of the training stages",
+    ),
     "epochs": Rule(int, "an integer >= 1", lambda v: v >= 1, "training epochs"),
     "batch_size": Rule(int, "an integer >= 1", lambda v: v >= 1, "images per training batch"),
     "learning_rate": Rule(float, "a number > 0", lambda v: _finite(v) and v > 0, "Adam learning rate"),
@@ -146,10 +179,15 @@ def toml_value(value: Any) -> str:
         # (lone surrogates) is refused by check_setting; its message shows it escaped.
         return json.dumps(value, ensure_ascii=not _is_text(value))
     if isinstance(value, Mapping):
-        return "{ " + ", ".join(f"{k} = {toml_value(v)}" for k, v in value.items()) + " }"
+        return "{ " + ", ".join(f"{_toml_key(str(k))} = {toml_value(v)}" for k, v in value.items()) + " }"
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     return repr(value)
+
+
+def _toml_key(key: str) -> str:
+    """A key as TOML writes it: bare when it can be, else quoted (a newline in a key stays on one line)."""
+    return key if key and all(c.isascii() and (c.isalnum() or c in "_-") for c in key) else json.dumps(key)
 
 
 def _describe(value: Any) -> str:

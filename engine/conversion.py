@@ -19,10 +19,11 @@ from tensorflow.lite.tools import flatbuffer_utils
 from engine.config import PTQConfig
 from engine.data import Dataset
 from engine.events import EngineEvent, LogMessage
-from engine.measure import layer_names, tflite_accuracy, tflite_weight_sparsity, zipped_size
+from engine.input_pipeline import first_training_images, test_arrays
+from engine.measure import TFLITE_BATCH, layer_names, tflite_predictions, tflite_weight_sparsity, zipped_size
 from engine.results import TFLiteInfo
 from engine.stages import Stage
-from engine.training import StageStopped
+from engine.training import StageStopped, model_input
 
 Emit = Callable[[EngineEvent], None]
 _TITLES = {"qat": "QAT", "pqat": "PQAT", "ptq": "PTQ"}
@@ -35,7 +36,11 @@ class ConvertedModel:
 
 
 def convert_keras(
-    model: keras.Model, representative: Callable[[], Iterator[list[np.ndarray]]] | None = None
+    model: keras.Model,
+    representative: Callable[[], Iterator[list[np.ndarray]]] | None = None,
+    *,
+    sparse_encoding: bool = False,
+    float16: bool = False,
 ) -> bytes:
     """TFLiteConverter with Optimize.DEFAULT, as the example converts (plus calibration data for PTQ).
 
@@ -44,6 +49,9 @@ def convert_keras(
     int8 weights, quantization parameters and outputs in a tenth of the time; the serving signature and
     tensor names the SavedModel route adds are then written in, so the file is the same size as the
     example's and `get_signature_runner()` works on it.
+
+    `sparse_encoding` adds Optimize.EXPERIMENTAL_SPARSITY (sparse kernels stored compressed; see
+    engine.tflite_variants); `float16` stores float weights as float16.
     """
     input_name = model.inputs[0].name.split(":")[0]
     spec = tf.TensorSpec(model.inputs[0].shape, model.inputs[0].dtype, name=input_name)
@@ -51,6 +59,10 @@ def convert_keras(
     converter = tf.lite.TFLiteConverter.from_concrete_functions([function], model)
     converter.experimental_lower_to_saved_model = False
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if sparse_encoding:
+        converter.optimizations.append(tf.lite.Optimize.EXPERIMENTAL_SPARSITY)
+    if float16:
+        converter.target_spec.supported_types = [tf.float16]
     if representative is not None:
         converter.representative_dataset = representative
     with warnings.catch_warnings():
@@ -122,28 +134,40 @@ def evaluate_stage(
     for name, model in converted.items():
         if stop.is_set():
             raise StageStopped
-        accuracy = tflite_accuracy(model.content, data.x_test, data.y_test)
+        accuracy = tflite_test_accuracy(model.content, data)
         evaluated[name] = ConvertedModel(model.content, replace(model.info, accuracy=accuracy))
         emit(LogMessage(f"{_TITLES.get(name, name)} .tflite: accuracy {accuracy:.4f}", stage=Stage.EVALUATE))
     return evaluated
+
+
+def tflite_test_accuracy(content: bytes, data: Dataset) -> float:
+    """Top-1 accuracy of a .tflite file on the test split, read through the same pipeline Keras evaluates."""
+    labels: list[np.ndarray] = []
+
+    def images() -> Iterator[np.ndarray]:
+        for batch_images, batch_labels in test_arrays(data, data.image_shape, TFLITE_BATCH):
+            labels.append(batch_labels)
+            yield batch_images
+
+    predictions = tflite_predictions(content, images())
+    return float(np.mean(predictions == np.concatenate(labels)))
 
 
 def ptq_stage(
     pruned: keras.Model, data: Dataset, config: PTQConfig, emit: Emit, stop: threading.Event
 ) -> ConvertedModel:
     """Full-integer post-training quantization of the stripped pruned model, calibrated on training images."""
-    calibration = data.x_train[: config.representative_images]
 
     def representative() -> Iterator[list[np.ndarray]]:
-        for image in calibration:
+        for image in first_training_images(data, config.representative_images, model_input(pruned)):
             if stop.is_set():
                 return  # ends calibration early; the stage is then abandoned below
-            yield [image[np.newaxis]]
+            yield [image]
 
     content = convert_keras(pruned, representative)
     if stop.is_set():
         raise StageStopped
-    accuracy = tflite_accuracy(content, data.x_test, data.y_test)
+    accuracy = tflite_test_accuracy(content, data)
     info = replace(describe(content, "ptq", pruned), accuracy=accuracy)
     emit(
         LogMessage(

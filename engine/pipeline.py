@@ -7,6 +7,7 @@ was, and a stage that finishes drops the outputs of every stage downstream of it
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import traceback
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from engine.config import PipelineConfig
-from engine.data import DataError, Dataset, load_dataset
+from engine.data import DataError, DataOptions, Dataset, load_dataset
 from engine.events import (
     EngineEvent,
     LogMessage,
@@ -91,6 +92,7 @@ class PipelineSession:
         self._converted: dict[str, ConvertedModel] = {}
         self._ptq: ConvertedModel | None = None
         self._running = threading.Lock()
+        self._strategies_told: set[str] = {"default"}
 
     @property
     def results(self) -> RunResults:
@@ -143,9 +145,12 @@ class PipelineSession:
         try:
             if stop.is_set():
                 raise _Stopped
-            if stage is not Stage.DATA:
+            if stage is not Stage.DATA or self.config.strategy != "default":
+                # A multi-worker strategy must exist before any TensorFlow operation runs (a folder's
+                # Data stage decodes images): it is made with TensorFlow, before the first stage.
                 self._ensure_tensorflow(stage, emit)
-            outputs = self._compute(stage, emit, stop)
+            with self._strategy_scope(stage):
+                outputs = self._compute(stage, emit, stop)
             if stop.is_set():
                 # Stopped after the last batch (during evaluation, say): the output is dropped all the same,
                 # so that a set stop event always ends in StageCancelled.
@@ -181,6 +186,19 @@ class PipelineSession:
         versions = load_tensorflow()
         if versions != self._results.versions:
             self._results = replace(self._results, versions=versions)
+        if self.config.strategy not in self._strategies_told:
+            from engine.distribution import describe
+
+            self._strategies_told.add(self.config.strategy)
+            emit(LogMessage(describe(self.config.strategy), stage=stage))
+
+    def _strategy_scope(self, stage: Stage) -> contextlib.AbstractContextManager[Any]:
+        """The training stages build, wrap and compile their models in the distribution strategy's scope."""
+        if stage not in (Stage.BASELINE, Stage.PRUNE, Stage.QAT, Stage.PQAT):
+            return contextlib.nullcontext()
+        from engine.distribution import training_strategy
+
+        return training_strategy(self.config.strategy).scope()
 
     def _fail(self, stage: Stage, error: str, seconds: float, emit: Emit) -> None:
         self._results = replace(self._results, failures={**self._results.failures, stage.value: error})
@@ -199,11 +217,20 @@ class PipelineSession:
 
     def _compute(self, stage: Stage, emit: Emit, stop: threading.Event) -> _Outputs:
         if stage is Stage.DATA:
-            dataset = load_dataset(self.config.data)
+            dataset = load_dataset(self.config.data, DataOptions.from_config(self.config))
             if dataset.info.note:
                 emit(LogMessage(dataset.info.note, level="warning", stage=stage))
             info = dataset.info
-            emit(LogMessage(f"{info.train:,} training and {info.test:,} test images", stage=stage))
+            height, width, channels = dataset.image_shape
+            streamed = "" if dataset.train.images is not None else "; streamed from disk (too large to cache)"
+            test_from = f" ({dataset.test_from})" if dataset.test_from else ""
+            emit(
+                LogMessage(
+                    f"{info.train:,} training and {info.test:,} test images{test_from}, "
+                    f"{height}x{width}x{channels}, {dataset.num_classes} classes{streamed}",
+                    stage=stage,
+                )
+            )
             return _Outputs(dataset=dataset)
 
         from engine import conversion, training

@@ -15,7 +15,6 @@ from engine.strict_json import document as strict_document
 from engine.writes import write_json_atomic
 
 SCHEMA = 1
-PREVIEW_PIXELS = 28 * 28  # a preview image is raw 28x28 uint8 pixels
 T = TypeVar("T")
 
 
@@ -65,9 +64,22 @@ class DatasetInfo:
     class_counts: tuple[int, ...] = ()  # training images per class
     note: str | None = None  # e.g. why the sample stands in for MNIST
     loaded_from: str | None = None  # the file actually read, when there is one
-    # A few training digits for the Data panel: raw 28x28 uint8 pixels (784 bytes each) and their labels.
+    # A few training images for the Data panel: uint8 pixels shaped `preview_shape` (H, W, C; at most 28 a
+    # side, grey or RGB) and their labels. Results older than preview_shape hold 28x28 grey digits.
     preview_images: tuple[bytes, ...] = ()
     preview_labels: tuple[int, ...] = ()
+    image_shape: tuple[int, ...] = ()  # one image as the model sees it: (height, width, channels)
+    classes: tuple[str, ...] = ()  # the class names, by label
+    preview_shape: tuple[int, ...] = ()
+
+    def class_name(self, label: int) -> str:
+        return self.classes[label] if 0 <= label < len(self.classes) else str(label)
+
+    def preview_dims(self) -> tuple[int, int, int]:
+        """(H, W, C) of the previews; 28x28 grey for results that predate preview_shape."""
+        if len(self.preview_shape) == 3:
+            return (int(self.preview_shape[0]), int(self.preview_shape[1]), int(self.preview_shape[2]))
+        return (28, 28, 1)
 
 
 @dataclass(frozen=True)
@@ -241,19 +253,16 @@ def _model_from_json(node: Node) -> ModelResult:
 
 def _preview_image(node: Node) -> bytes:
     try:
-        pixels = base64.b64decode(node.string(), validate=True)
-    except binascii.Error:
+        return base64.b64decode(node.string(), validate=True)
+    except (binascii.Error, ValueError):  # ValueError: a character outside ASCII
         node.fail("base64 text")
-    if len(pixels) != PREVIEW_PIXELS:
-        raise ShapeError(f"{node.where}: expected {PREVIEW_PIXELS} pixels (28x28), got {len(pixels)}")
-    return pixels
 
 
 def _dataset_from_json(node: Node | None) -> DatasetInfo | None:
     if node is None:
         return None
     counts, images, labels = (node.optional(k) for k in ("class_counts", "preview_images", "preview_labels"))
-    return DatasetInfo(
+    dataset = DatasetInfo(
         source=node.key("source").string(),
         train=node.key("train").integer(),
         test=node.key("test").integer(),
@@ -262,7 +271,40 @@ def _dataset_from_json(node: Node | None) -> DatasetInfo | None:
         loaded_from=optional_string(node.optional("loaded_from")),
         preview_images=() if images is None else images.sequence(_preview_image),
         preview_labels=() if labels is None else labels.sequence(Node.integer),
+        image_shape=_image_shape(node.optional("image_shape")),
+        classes=_class_names(node.optional("classes")),
+        preview_shape=_image_shape(node.optional("preview_shape")),
     )
+    _check_previews(dataset, images)
+    return dataset
+
+
+def _image_shape(node: Node | None) -> tuple[int, ...]:
+    """`dataset.image_shape` / `preview_shape`: [height, width, channels] (absent in older results: ())."""
+    if node is None:
+        return ()
+    shape = node.sequence(lambda n: n.integer(minimum=1, maximum=1 << 20))
+    if len(shape) not in (0, 3):  # [] is what a dataset without a known shape writes
+        node.fail("[height, width, channels]")
+    return shape
+
+
+def _class_names(node: Node | None) -> tuple[str, ...]:
+    """`dataset.classes`: the class names by label (absent in older results: ())."""
+    return () if node is None else node.sequence(Node.string)
+
+
+def _check_previews(dataset: DatasetInfo, images: Node | None) -> None:
+    """Every preview holds the pixels its shape says (28x28 grey for results that predate preview_shape)."""
+    height, width, channels = dataset.preview_dims()
+    expected = height * width * channels
+    for index, pixels in enumerate(dataset.preview_images):
+        if len(pixels) != expected:
+            assert images is not None
+            raise ShapeError(
+                f"{images.where}[{index}]: expected {expected} pixels ({height}x{width}x{channels}), "
+                f"got {len(pixels)}"
+            )
 
 
 def _dataset_json(ds: DatasetInfo | None) -> dict[str, Any] | None:
@@ -277,4 +319,7 @@ def _dataset_json(ds: DatasetInfo | None) -> dict[str, Any] | None:
         "loaded_from": ds.loaded_from,
         "preview_images": [base64.b64encode(p).decode("ascii") for p in ds.preview_images],
         "preview_labels": list(ds.preview_labels),
+        "image_shape": list(ds.image_shape),
+        "classes": list(ds.classes),
+        "preview_shape": list(ds.preview_shape),
     }

@@ -22,6 +22,7 @@ import hashlib
 import json
 import os
 import socket
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -47,7 +48,10 @@ from engine.writes import (
 
 MANIFEST_SCHEMA = 1
 # Part of every fingerprint: bump it when a stage's computation changes, so old outputs are not reused.
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2: training and evaluation read tf.data pipelines
+# A data folder up to this size is fingerprinted by its files' content, a larger one by their names, sizes
+# and modification times.
+FOLDER_HASH_LIMIT = 256 << 20
 
 DEFAULT_RUNS_ROOT = Path("runs")
 CONFIG_FILE = "config.toml"
@@ -355,9 +359,50 @@ def data_files(source: str) -> Path | None:
 
 
 def data_digest(source: str) -> str:
-    """What the data stage's fingerprint covers: the source as named and the content of what it reads."""
+    """What the data stage's fingerprint covers: the source as named and what it reads.
+
+    A file: its content. A folder: the names and content of its files, or, past FOLDER_HASH_LIMIT bytes (a
+    large image set, read at every resume otherwise), their names, sizes and modification times. Anything
+    else is not read at all, checked before hashing: a FIFO, a device (`/dev/zero`) or a pipe would block
+    or never end; a file larger than the memory available cannot load anyway.
+    """
+    from engine.npz_reader import memory_limit
+
     path = data_files(source)
-    return f"{source}|{file_digest(path) if path else 'missing'}"
+    if path is None:
+        return f"{source}|missing"
+    try:
+        info = os.stat(path)
+    except OSError:
+        return f"{source}|unreadable"
+    if stat.S_ISDIR(info.st_mode):
+        return f"{source}|{folder_digest(path)}"
+    if not stat.S_ISREG(info.st_mode):
+        return f"{source}|not-a-regular-file"
+    if info.st_size > memory_limit():
+        return f"{source}|too-large|{info.st_size}"
+    return f"{source}|{file_digest(path)}"
+
+
+def folder_digest(folder: Path) -> str:
+    """sha256 over the regular files under `folder` (links to folders not followed; FIFOs never opened)."""
+    files: list[tuple[str, os.stat_result]] = []
+    for current, dirs, names in os.walk(folder):
+        dirs.sort()
+        for name in sorted(names):
+            with contextlib.suppress(OSError):
+                info = os.stat(Path(current) / name)
+                if stat.S_ISREG(info.st_mode):
+                    files.append((str(Path(current, name).relative_to(folder).as_posix()), info))
+    by_content = sum(info.st_size for _, info in files) <= FOLDER_HASH_LIMIT
+    digest = hashlib.sha256(b"content" if by_content else b"listing")
+    for relative, info in files:
+        digest.update(relative.encode() + b"\0")
+        if by_content:
+            digest.update(file_digest(folder / relative).encode())
+        else:
+            digest.update(f"{info.st_size}:{info.st_mtime_ns}".encode())
+    return digest.hexdigest()
 
 
 def stage_sections(
@@ -371,7 +416,14 @@ def stage_sections(
         Stage.PQAT: config.pqat,
     }
     sections: dict[Stage, dict[str, Any]] = {stage: {} for stage in Stage}
-    sections[Stage.DATA] = {"data": config.data}
+    sections[Stage.DATA] = {
+        "data": config.data,
+        # How images are prepared; the seed carves an image folder's test split and orders its files.
+        "image_size": config.image_size,
+        "color_mode": config.color_mode,
+        "test_split": config.test_split,
+        "seed": config.seed,
+    }
     for stage, section in trained.items():
         # Every training stage seeds its own random numbers with config.seed.
         sections[stage] = {stage.value: dataclasses.asdict(section), "seed": config.seed}

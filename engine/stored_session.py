@@ -264,9 +264,10 @@ class StoredSession:
             if source not in done or self.session.has_outputs(source):
                 continue
             if source is Stage.DATA:
-                from engine.data import load_dataset
+                from engine.data import DataOptions, load_dataset
 
-                self.session.adopt_outputs(source, dataset=load_dataset(self.config.data))
+                dataset = load_dataset(self.config.data, DataOptions.from_config(self.config))
+                self.session.adopt_outputs(source, dataset=dataset)
                 continue
             record = self._manifest.record(source)
             if record is None or not self.folder.artifacts_intact(record):

@@ -154,6 +154,8 @@ class Node:
     def _child(self, key: str | int) -> str:
         if isinstance(key, int):
             return f"{self.where}[{key}]"
+        if not key.isprintable():  # a newline in a key name would make the one-line error two lines
+            key = key.encode("unicode_escape").decode("ascii")
         return f"{self.where}.{key}" if self.where else key
 
     # Containers.

@@ -15,13 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
 from engine.config import PruneConfig, TrainConfig
 from engine.data import Dataset
 from engine.events import BatchProgress, EngineEvent, EpochEnded, LogMessage
+from engine.input_pipeline import EVAL_BATCH, test_batches, training_batches
 from engine.measure import keras_weight_sparsity
 from engine.results import EpochMetrics, ModelResult
 from engine.stages import Stage
@@ -29,8 +29,6 @@ from engine.stages import Stage
 Emit = Callable[[EngineEvent], None]
 # Ten progress events a second at most: a screen redraws no faster, and each costs a tensor-to-float sync.
 PROGRESS_INTERVAL_S = 0.1
-# Evaluation batch: accuracy is a count of argmax hits, so the batch size only changes the speed.
-EVAL_BATCH = 256
 
 
 class StageStopped(Exception):
@@ -43,23 +41,12 @@ class TrainedModel:
     result: ModelResult
 
 
-def build_model() -> keras.Model:
-    """The example's model: one 3x3 convolution with 12 filters, max pooling, a dense layer of 10 logits.
+def build_model(image_shape: tuple[int, int, int] = (28, 28, 1), classes: int = 10) -> keras.Model:
+    """The model the baseline trains by default: the example's for 28x28 grey images, else a small CNN sized
+    to the input (see engine.default_model)."""
+    from engine.default_model import build_default_model
 
-    Layers are named explicitly so that their weights keep the same names (`conv2d/kernel`) however many
-    models a session builds (Keras would otherwise number them: `conv2d_1`, ...).
-    """
-    return keras.Sequential(
-        [
-            keras.layers.InputLayer(input_shape=(28, 28)),
-            keras.layers.Reshape(target_shape=(28, 28, 1), name="reshape"),
-            keras.layers.Conv2D(filters=12, kernel_size=(3, 3), activation=tf.nn.relu, name="conv2d"),
-            keras.layers.MaxPooling2D(pool_size=(2, 2), name="max_pooling2d"),
-            keras.layers.Flatten(name="flatten"),
-            keras.layers.Dense(10, name="dense"),
-        ],
-        name="mnist_cnn",
-    )
+    return build_default_model(image_shape, classes)
 
 
 def copy_model(model: keras.Model) -> keras.Model:
@@ -73,7 +60,8 @@ def compile_model(model: keras.Model, learning_rate: float) -> None:
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
+        # Not the string "accuracy": after an .h5 round trip Keras may resolve it to categorical accuracy.
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
 
 
@@ -140,12 +128,15 @@ def _fit(
     extra_callbacks: tuple[keras.callbacks.Callback, ...] = (),
 ) -> tuple[EpochMetrics, ...]:
     progress = ProgressCallback(stage, emit, stop)
+    # Each stage shuffles in its own order; a recipe's stages are named by plain strings.
+    stream = str(getattr(stage, "value", stage))
+    train, validation = training_batches(
+        data, config.batch_size, config.validation_split, model_input(model), stream
+    )
     model.fit(
-        data.x_train,
-        data.y_train,
-        batch_size=config.batch_size,
+        train,
+        validation_data=validation,
         epochs=config.epochs,
-        validation_split=config.validation_split,
         callbacks=[progress, *extra_callbacks],
         verbose=0,
     )
@@ -155,8 +146,13 @@ def _fit(
 
 
 def evaluate_accuracy(model: keras.Model, data: Dataset) -> float:
-    _, accuracy = model.evaluate(data.x_test, data.y_test, batch_size=EVAL_BATCH, verbose=0)
+    _, accuracy = model.evaluate(test_batches(data, model_input(model), EVAL_BATCH), verbose=0)
     return float(accuracy)
+
+
+def model_input(model: keras.Model) -> tuple[int | None, ...]:
+    """One image's shape as the model takes it (its input shape without the batch axis)."""
+    return tuple(model.inputs[0].shape[1:])
 
 
 def _trained(
@@ -185,7 +181,7 @@ def baseline_stage(
     train: bool = True,
 ) -> TrainedModel:
     """The example's model trained from scratch, or a user's `model` fine-tuned (or only evaluated)."""
-    model = build_model() if model is None else model
+    model = build_model(data.image_shape, data.num_classes) if model is None else model
     compile_model(model, config.learning_rate)
     history = _fit(model, data, config, Stage.BASELINE, emit, stop) if train else ()
     return _trained(model, data, history)

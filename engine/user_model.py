@@ -119,13 +119,13 @@ def check_against_data(model: Any, path: Path, image_shape: tuple[int, ...], cla
         ) from None
     if isinstance(inputs, list) or isinstance(outputs, list):
         raise UserModelError(f"{path}: the model has several inputs or outputs; expected one of each")
-    if tuple(inputs[1:]) != tuple(image_shape):
-        hint = ""
-        if tuple(inputs[1:]) == (*image_shape, 1):
-            hint = f"; take a {image_shape} input and add keras.layers.Reshape({(*image_shape, 1)}) first"
+    from engine.data import feed_shape
+
+    if len(image_shape) == 2:  # (H, W): grey images
+        image_shape = (*image_shape, 1)
+    if feed_shape(tuple(inputs[1:]), tuple(image_shape)) is None:
         raise UserModelError(
             f"{path}: the model's input is {_shape(inputs)} but the data's images are {_shape(image_shape)}"
-            f"{hint}"
         )
     if tuple(outputs[1:]) != (classes,):
         raise UserModelError(
@@ -227,7 +227,7 @@ def _reason(error: BaseException) -> str:
 
 
 def load_model_choice(
-    model_path: str | None, no_train: bool, run_dir: Path | None = None
+    model_path: str | None, no_train: bool, run_dir: Path | None = None, config: Any = None
 ) -> tuple[UserModel | None, bool]:
     """The user's model (loaded and checked) and whether the baseline trains it, from `--model` and
     `--no-train`, or, when resuming a run that had one, from the run's manifest.
@@ -245,11 +245,17 @@ def load_model_choice(
         if no_train:
             raise UserModelError("--no-train needs --model: the example's model has to be trained")
         return None, True
-    from engine.data import IMAGE_SIDE, NUM_CLASSES
+    from engine.data import EXAMPLE_SHAPE, NUM_CLASSES, DataOptions, describe_source
     from engine.tf_runtime import load_tensorflow
 
+    # The data's image shape and class count, read cheaply (DataError for data that cannot load).
+    image_shape, classes = (
+        describe_source(config.data, DataOptions.from_config(config))
+        if config is not None
+        else (EXAMPLE_SHAPE, NUM_CLASSES)
+    )
     load_tensorflow()
-    return load_user_model(model_path, (IMAGE_SIDE, IMAGE_SIDE), NUM_CLASSES), train
+    return load_user_model(model_path, image_shape, classes), train
 
 
 def saved_model_choice(run_dir: Path) -> dict[str, Any] | None:

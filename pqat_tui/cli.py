@@ -8,6 +8,7 @@ Each command's work lives in its own module, imported only when that command run
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,8 +50,37 @@ def _pipeline_options(*, for_subcommand: bool = False) -> argparse.ArgumentParse
     group.add_argument(
         "--data",
         metavar="SOURCE",
-        help="mnist, fashion_mnist, sample, a .npz file or a folder of MNIST IDX files "
-        f"(default: {defaults.data})",
+        help="mnist, fashion_mnist, sample, a .npz file, a folder of MNIST IDX files or a folder of images "
+        f"with one sub-folder per class (default: {defaults.data})",
+    )
+    group.add_argument(
+        "--image-size",
+        metavar="HxW",
+        help='resize every image to height x width, e.g. 32x32 (default: their own size; "" keeps it)',
+    )
+    colour = group.add_mutually_exclusive_group()
+    colour.add_argument(
+        "--grayscale",
+        dest="color_mode",
+        action="store_const",
+        const="grayscale",
+        help="convert the images to one grey channel",
+    )
+    colour.add_argument(
+        "--rgb", dest="color_mode", action="store_const", const="rgb", help="convert the images to RGB"
+    )
+    group.add_argument(
+        "--test-split",
+        type=float,
+        metavar="F",
+        help="an image folder without test/: share of each class held out for testing, seeded "
+        f"(default: {defaults.test_split})",
+    )
+    group.add_argument(
+        "--strategy",
+        metavar="NAME",
+        help="default (one device), mirrored (every visible GPU) or multiworker (TF_CONFIG) "
+        f"(default: {defaults.strategy})",
     )
     group.add_argument(
         "--epochs", type=int, help=f"baseline training epochs (default: {defaults.baseline.epochs})"
@@ -163,6 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
 FLAG_KEYS: dict[str, str] = {
     "data": "data",
     "seed": "seed",
+    "image_size": "image_size",
+    "color_mode": "color_mode",
+    "test_split": "test_split",
+    "strategy": "strategy",
     "epochs": "baseline.epochs",
     "prune_epochs": "prune.epochs",
     "sparsity": "prune.sparsity",
@@ -239,6 +273,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "config":
         print(config_to_toml(config, header=_config_header(args)), end="")
         return 0
+    data_fault = _data_fault(config)  # a FIFO, /dev/zero or data that cannot load: before any work
+    if data_fault:
+        print(f"pqat-tui: error: {data_fault}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         # run_dir None: a new folder under runs/, created only once every check has passed (a refused
         # command leaves no run folder behind).
@@ -256,6 +294,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     model, no_train = getattr(args, "model", None), getattr(args, "no_train", False)
     return app_command(config, run_dir, model=model, no_train=no_train)
+
+
+def _data_fault(config: PipelineConfig) -> str | None:
+    """Why the data cannot load, read cheaply (headers and labels, no TensorFlow: a FIFO or /dev/zero is
+    refused before anything opens it), or why multiworker cannot start; None when both are fine."""
+    from engine.data import DataError, DataOptions, describe_source
+
+    try:
+        describe_source(config.data, DataOptions.from_config(config))
+    except DataError as error:
+        return str(error)
+    if config.strategy == "multiworker" and not os.environ.get("TF_CONFIG"):
+        return "strategy multiworker needs TF_CONFIG: the cluster's workers and this one's task (see README)"
+    return None
 
 
 def _config_path(args: argparse.Namespace) -> Path | None:

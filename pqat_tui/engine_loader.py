@@ -42,7 +42,7 @@ def real_engine_factory(
 
         versions = load_tensorflow()
         folder = run_dir or new_run_dir(DEFAULT_RUNS_ROOT)
-        user_model, train = load_model_choice(model, no_train, folder)
+        user_model, train = load_model_choice(model, no_train, folder, config)
         session = open_run(config, folder, user_model=user_model, train_baseline=train)
         summary = session.summary()
         if user_model is not None:

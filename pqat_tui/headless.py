@@ -234,6 +234,7 @@ def run_command(config: PipelineConfig, args: argparse.Namespace) -> int:
         except ReportError as error:
             print(f"pqat-tui: error: {error}", file=sys.stderr)
             return EXIT_USAGE
+    from engine.data import DataError
     from engine.run_store import DEFAULT_RUNS_ROOT, RunStoreError, discard_new_run_dir, new_run_dir
     from engine.stored_session import open_run
     from engine.user_model import UserModelError, load_model_choice
@@ -248,12 +249,12 @@ def run_command(config: PipelineConfig, args: argparse.Namespace) -> int:
         # refused, before any work. A refused command leaves no new folder behind.
         with _native_log() as log_file:
             user_model, train = load_model_choice(
-                getattr(args, "model", None), getattr(args, "no_train", False), given_dir
+                getattr(args, "model", None), getattr(args, "no_train", False), given_dir, config
             )
         run_dir = given_dir or (new_dir := new_run_dir(DEFAULT_RUNS_ROOT))
         args.run_dir = str(run_dir)
         session = open_run(config, run_dir, user_model=user_model, train_baseline=train)
-    except (RunStoreError, UserModelError, WriteError) as error:
+    except (RunStoreError, UserModelError, WriteError, DataError) as error:
         if new_dir is not None:
             discard_new_run_dir(new_dir)
         print(f"pqat-tui: error: {error}", file=sys.stderr)

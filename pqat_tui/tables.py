@@ -102,11 +102,23 @@ def dataset_table(info: DatasetInfo) -> Table:
         table.add_row("file", Text(info.loaded_from))
     table.add_row("train images", f"{info.train:,}")
     table.add_row("test images", f"{info.test:,}")
+    if info.image_shape:
+        table.add_row("image shape", image_shape_text(info.image_shape))
+    if info.classes:
+        table.add_row("classes", str(len(info.classes)))
     if info.class_counts:
-        table.add_row("per class", " ".join(f"{i}:{n}" for i, n in enumerate(info.class_counts)))
+        counts = " ".join(f"{info.class_name(i)}:{n}" for i, n in enumerate(info.class_counts))
+        table.add_row("per class", counts)
     if info.note:
         table.add_row("note", Text(info.note, style="yellow"))
     return table
+
+
+def image_shape_text(shape: Sequence[int]) -> str:
+    """(32, 32, 3) as "32×32×3 (RGB)": height × width × channels, and what the channels are."""
+    text = "×".join(str(n) for n in shape)
+    kind = {1: "grey", 3: "RGB"}.get(shape[-1]) if len(shape) == 3 else None
+    return f"{text} ({kind})" if kind else text
 
 
 def class_balance_table(info: DatasetInfo, width: int = 16) -> Table:
@@ -118,7 +130,7 @@ def class_balance_table(info: DatasetInfo, width: int = 16) -> Table:
     largest = max(info.class_counts, default=0)
     total = sum(info.class_counts)
     for label, count in enumerate(info.class_counts):
-        table.add_row(str(label), f"{count:,}", _bar(count, largest, width))
+        table.add_row(info.class_name(label), f"{count:,}", _bar(count, largest, width))
     if not info.class_counts:
         table.add_row(MISSING, MISSING, MISSING)
     elif total:

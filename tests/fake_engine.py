@@ -88,14 +88,40 @@ def sample_dataset(config: PipelineConfig) -> DatasetInfo:
         loaded_from="assets/mnist-sample.npz",
         preview_images=tuple(bytes(image.tobytes()) for image in data["x_train"][:8]),
         preview_labels=tuple(int(label) for label in labels[:8]),
+        image_shape=(28, 28, 1),
+        classes=tuple(str(n) for n in range(10)),
+        preview_shape=(28, 28, 1),
     )
 
 
-def stage_output(stage: Stage, results: RunResults, history: tuple[EpochMetrics, ...]) -> RunResults:
+def colour_dataset() -> DatasetInfo:
+    """A 32x32 RGB class-folder dataset with named classes: red, green and blue squares on grey."""
+    previews = []
+    for channel in range(3):
+        image = np.full((16, 16, 3), 60, np.uint8)
+        image[4:12, 4:12, channel] = 250
+        previews.append(image.tobytes())
+    return DatasetInfo(
+        source="photos/",
+        train=240,
+        test=60,
+        class_counts=(80, 90, 70),
+        loaded_from="photos/",
+        preview_images=tuple(previews),
+        preview_labels=(0, 1, 2),
+        image_shape=(32, 32, 3),
+        classes=("red", "green", "blue"),
+        preview_shape=(16, 16, 3),
+    )
+
+
+def stage_output(
+    stage: Stage, results: RunResults, history: tuple[EpochMetrics, ...], dataset: DatasetInfo | None = None
+) -> RunResults:
     """What a finished stage adds to the results, as the real engine records it."""
     models = results.models
     if stage is Stage.DATA:
-        return replace(results, dataset=sample_dataset(PipelineConfig(data="sample")))
+        return replace(results, dataset=dataset or sample_dataset(PipelineConfig(data="sample")))
     if stage is Stage.BASELINE:
         return results.with_model("baseline", ModelResult(0.945, _weights(0, 0), None, history))
     if stage is Stage.PRUNE:
@@ -152,10 +178,12 @@ class FakeEngine:
         *,
         fail: dict[Stage, str] | None = None,
         hold: Iterable[Stage] = (),
+        dataset: DatasetInfo | None = None,
     ) -> None:
         self.config = config or PipelineConfig(data="sample").with_overrides(epochs=2, prune_epochs=2)
         self.fail = dict(fail or {})
         self.hold = set(hold)
+        self.dataset = dataset  # what the Data stage "loads" (default: the bundled sample)
         self.release = threading.Event()
         self.holding = threading.Event()
         self.calls: list[Stage] = []
@@ -253,7 +281,7 @@ class FakeEngine:
                 LogMessage("pruning schedule: constant sparsity 50% from step 0 every 100 steps", stage=stage)
             )
         with self._lock:
-            updated = stage_output(stage, self._results, tuple(history))
+            updated = stage_output(stage, self._results, tuple(history), self.dataset)
             self._results = replace(updated, stage_seconds={**updated.stage_seconds, stage.value: seconds})
             self._done.add(stage)
             results = self._results

@@ -44,7 +44,7 @@ def _write(path: Path, text: str) -> Path:
 def test_every_config_value_has_a_rule_and_is_in_the_file() -> None:
     config = PipelineConfig()
     keys = setting_keys(config)
-    assert len(keys) == 22
+    assert len(keys) == 26
     parsed = tomllib.loads(config_to_toml(config))
     for key in keys:
         assert rule_for(key) is not None
@@ -165,6 +165,13 @@ INVALID_FILES = [
     ("[ptq]\nrepresentative_images = 0\n", ["ptq.representative_images = 0", "integer >= 1"]),
     ("seed = -1\n", ["seed = -1", "[0, 4294967295]"]),
     ('data = ""\n', ['data = ""', "non-empty string"]),
+    ('image_size = "32"\n', ['image_size = "32"', 'HEIGHTxWIDTH, e.g. "32x32"']),
+    ('image_size = "0x32"\n', ['image_size = "0x32"', "each 1 to 4096"]),
+    ("image_size = 32\n", ["image_size = 32", "not an integer"]),
+    ('color_mode = "sepia"\n', ['color_mode = "sepia"', "one of auto, grayscale, rgb"]),
+    ("test_split = 0.0\n", ["test_split = 0.0", "(0, 1)"]),
+    ("test_split = 1\n", ["test_split = 1", "(0, 1)"]),
+    ('strategy = "tpu"\n', ['strategy = "tpu"', "one of default, mirrored, multiworker"]),
     # wrong types, bool-for-int and float-for-int included
     ("[baseline]\nepochs = true\n", ["baseline.epochs = true", "integer >= 1", "not a boolean"]),
     ("[baseline]\nepochs = 2.5\n", ["baseline.epochs = 2.5", "integer >= 1", "not a float"]),
@@ -176,7 +183,7 @@ INVALID_FILES = [
     ("prune = 3\n", ["prune = 3", "must be a table"]),
     ("[prune]\nsparsity = [0.5]\n", ["prune.sparsity = [0.5]", "not an array"]),
     # unknown keys, at the top and inside a section, with a hint
-    ("sparsity = 0.5\n", ["unknown key 'sparsity'", "allowed: data, seed, baseline"]),
+    ("sparsity = 0.5\n", ["unknown key 'sparsity'", "allowed: data, seed, image_size"]),
     ("[prune]\nsparsty = 0.5\n", ["unknown key 'prune.sparsty'", "did you mean 'prune.sparsity'"]),
     ("[quantize]\nepochs = 1\n", ["unknown key 'quantize'"]),
     ("[ptq]\nepochs = 1\n", ["unknown key 'ptq.epochs'", "allowed: ptq.representative_images"]),

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine.data import DataError, load_dataset, sample_path
+from engine.data import DataError, DataOptions, describe_source, feed_shape, load_dataset, sample_path
 from pqat_tui.cli import main
 
 
@@ -37,6 +37,9 @@ def _npz(tmp_path: Path, name: str = "data.npz", **changes: np.ndarray | None) -
 
 def test_sample_loads_scaled_with_counts_and_previews() -> None:
     data = load_dataset("sample")
+    assert data.image_shape == (28, 28, 1) and data.info.image_shape == (28, 28, 1)
+    assert data.info.classes == tuple(str(n) for n in range(10))
+    assert data.info.preview_shape == (28, 28, 1)
     assert data.x_train.shape == (4000, 28, 28) and data.x_train.dtype == np.float32
     assert data.x_test.shape == (1000, 28, 28)
     assert data.x_train.min() >= 0.0 and data.x_train.max() <= 1.0
@@ -70,6 +73,56 @@ def test_float_images_and_channel_axis_are_accepted(tmp_path: Path) -> None:
     assert data.x_train.shape == (20, 28, 28)
     np.testing.assert_allclose(data.x_train, arrays["x_train"] / 255.0, atol=1e-6)
     assert data.y_train.dtype == np.int64
+
+
+def test_colour_images_of_any_size_and_class_names(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    path = tmp_path / "rgb.npz"
+    np.savez(
+        path,
+        x_train=rng.integers(0, 256, (30, 32, 24, 3), dtype=np.uint8),
+        y_train=np.arange(30) % 3,
+        x_test=rng.integers(0, 256, (9, 32, 24, 3), dtype=np.uint8),
+        y_test=np.arange(9) % 3,
+        class_names=np.array(["cat", "dog", "owl"]),
+    )
+    data = load_dataset(str(path))
+    assert data.image_shape == (32, 24, 3) and data.num_classes == 3
+    assert data.class_names == data.info.classes == ("cat", "dog", "owl")
+    assert data.info.image_shape == (32, 24, 3) and data.info.class_counts == (10, 10, 10)
+    assert data.x_train.shape == (30, 32, 24, 3) and data.x_train.dtype == np.float32
+    assert data.train.images is not None and data.train.images.dtype == np.uint8  # kept as stored
+    # Previews: the first image of each class, shrunk to at most 28 a side (averaging 2x2 blocks).
+    assert data.info.preview_labels == (0, 1, 2) and data.info.preview_shape == (16, 12, 3)
+    assert all(len(image) == 16 * 12 * 3 for image in data.info.preview_images)
+    assert describe_source(str(path)) == ((32, 24, 3), 3)
+
+
+def test_classes_come_from_the_labels_and_grey_conversion(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    path = tmp_path / "five.npz"
+    np.savez(
+        path,
+        x_train=rng.random((25, 12, 12, 3), dtype=np.float32),
+        y_train=np.arange(25) % 5,
+        x_test=rng.random((5, 12, 12, 3), dtype=np.float32),
+        y_test=np.arange(5) % 5,
+    )
+    data = load_dataset(str(path), DataOptions(color_mode="grayscale"))
+    assert data.image_shape == (12, 12, 1) and data.class_names == ("0", "1", "2", "3", "4")
+    assert data.train.pixel_divisor == 1.0  # floats already in [0, 1]
+    assert data.x_train.shape == (25, 12, 12)
+    expected = np.tensordot(np.load(path)["x_train"], np.array([0.2989, 0.5870, 0.1140], np.float32), 1)
+    np.testing.assert_allclose(data.x_train, expected, atol=1e-6)
+    assert describe_source(str(path), DataOptions(color_mode="rgb")) == ((12, 12, 3), 5)
+
+
+def test_feed_shape_fits_grey_images_to_either_input() -> None:
+    assert feed_shape((28, 28), (28, 28, 1)) == (28, 28)
+    assert feed_shape((28, 28, 1), (28, 28, 1)) == (28, 28, 1)
+    assert feed_shape((None, None, 3), (32, 32, 3)) == (32, 32, 3)
+    assert feed_shape((28, 28), (32, 32, 1)) is None
+    assert feed_shape((32, 32), (32, 32, 3)) is None
 
 
 def _write_idx(path: Path, array: np.ndarray, gz: bool) -> None:
@@ -132,27 +185,34 @@ def _bad_inputs(tmp_path: Path) -> list[tuple[str, str]]:
     inf_images[3, 1, 1] = np.inf
     cases = [
         (str(tmp_path / "absent.npz"), "absent.npz: no such file"),
-        (str(garbage), "garbage.npz: not a readable .npz file"),
+        (str(garbage), "garbage.npz: not an .npz file (an .npz is a zip archive"),
         (str(_npz(tmp_path, "no_test.npz", x_test=None, y_test=None)), "missing array(s) x_test, y_test"),
         (
             str(_npz(tmp_path, "shape.npz", x_train=np.zeros((20, 32, 32), np.uint8))),
-            "x_train has shape (20, 32, 32); expected (N, 28, 28) or (N, 28, 28, 1)",
+            "x_train's images are (32, 32, 1) but x_test's are (28, 28, 1)",
         ),
         (
             str(_npz(tmp_path, "flat.npz", x_test=np.zeros((10, 784), np.uint8))),
-            "x_test has shape (10, 784)",
+            "x_test has shape (10, 784); expected images (N, height, width) or (N, height, width, channels)",
         ),
         (
             str(_npz(tmp_path, "dtype.npz", x_train=arrays["x_train"].astype(np.int64))),
             "x_train has dtype int64; expected uint8 or float",
         ),
         (
-            str(_npz(tmp_path, "range.npz", y_train=(np.arange(20) % 11).astype(np.int64))),
-            "y_train holds label 10; expected integers in 0..9",
+            str(
+                _npz(
+                    tmp_path,
+                    "range.npz",
+                    y_train=(np.arange(20) % 11).astype(np.int64),
+                    class_names=np.array([str(n) for n in range(10)]),
+                )
+            ),
+            "y_train holds label 10 but class_names names 10 classes (0..9)",
         ),
         (
             str(_npz(tmp_path, "negative.npz", y_test=np.full(10, -1, np.int32))),
-            "y_test holds label -1; expected integers in 0..9",
+            "y_test holds label -1; expected integers from 0",
         ),
         (
             str(_npz(tmp_path, "fraction.npz", y_train=np.full(20, 2.5, np.float32))),
@@ -160,10 +220,10 @@ def _bad_inputs(tmp_path: Path) -> list[tuple[str, str]]:
         ),
         (
             str(_npz(tmp_path, "strings.npz", y_test=np.array(["a"] * 10))),
-            "y_test has dtype <U1; expected integer labels in 0..9",
+            "y_test has dtype <U1; expected integer labels from 0",
         ),
         (
-            str(_npz(tmp_path, "count.npz", y_train=np.zeros(19, np.uint8))),
+            str(_npz(tmp_path, "count.npz", y_train=np.arange(19, dtype=np.uint8) % 10)),
             "x_train has 20 images but y_train has 19 labels",
         ),
         (
@@ -195,9 +255,17 @@ def test_every_bad_input_is_one_line_naming_file_and_fault(tmp_path: Path) -> No
             assert source in message
 
 
+def exit_status(argv: list[str]) -> int:
+    """What `pqat-tui ARGV` exits with: main's return value, or a usage error's SystemExit."""
+    try:
+        return main(argv)
+    except SystemExit as exit:
+        return int(exit.code or 0)
+
+
 def test_bad_input_exits_2_with_the_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     for source, fragment in _bad_inputs(tmp_path):
-        assert main(["run", "--data", source]) == 2, source
+        assert exit_status(["run", "--data", source]) == 2, source
         captured = capsys.readouterr()
         lines = [line for line in captured.err.splitlines() if line.strip()]
         assert len(lines) == 1 and lines[0].startswith("pqat-tui: error: "), captured.err
@@ -211,3 +279,12 @@ def test_unreadable_file(tmp_path: Path) -> None:
     path.chmod(0)
     with pytest.raises(DataError, match="data.npz: permission denied"):
         load_dataset(str(path))
+
+
+def test_a_subset_keeps_the_first_images_of_each_split() -> None:
+    data = load_dataset("sample")
+    part = data.subset(600, 300)
+    assert (len(part.train), len(part.test)) == (600, 300) == (part.info.train, part.info.test)
+    assert sum(part.info.class_counts) == 600 and part.image_shape == data.image_shape
+    np.testing.assert_array_equal(part.x_test, data.x_test[:300])
+    np.testing.assert_array_equal(part.y_train, data.y_train[:600])

@@ -98,6 +98,10 @@ def _report(path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple
             "dataset.preview_images[0]: expected base64 text, got a string",
         ),
         (
+            '{"schema": 1, "dataset": {"source": "s", "train": 1, "test": 1, "preview_images": ["\\u0080"]}}',
+            "dataset.preview_images[0]: expected base64 text, got a string",
+        ),
+        (
             '{"schema": 1, "models": {"qat": {"tflite": {"bytes": 10, "zipped_bytes": 0}}}}',
             "models.qat.tflite.zipped_bytes: expected an integer >= 1, got 0",
         ),

@@ -68,9 +68,11 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def test_a_model_is_checked_against_the_data(models: dict[str, Path]) -> None:
-    wrong_input = r"input is \(None, 28, 28, 1\) but the data's images are \(28, 28\); take a"
+    wrong_input = r"input is \(None, 28, 28\) but the data's images are \(32, 32, 3\)"
     with pytest.raises(UserModelError, match=wrong_input):
-        load_user_model(models["channels.keras"], (28, 28), 10)
+        load_user_model(models["plain.h5"], (32, 32, 3), 10)
+    # Grey images feed a (28, 28) input and a (28, 28, 1) one alike.
+    assert load_user_model(models["channels.keras"], (28, 28, 1), 10).unsupported == {}
     with pytest.raises(UserModelError, match=r"output is \(None, 5\) but the data has 10 classes"):
         load_user_model(models["five.keras"], (28, 28), 10)
     with pytest.raises(UserModelError, match="safe mode: it holds a Lambda layer with Python code"):

@@ -1,4 +1,4 @@
-"""Data: where the images came from, how many, the class balance, and a few digits."""
+"""Data: where the images came from, how many, their shape, the class balance, and a few of them."""
 
 from __future__ import annotations
 
@@ -33,4 +33,7 @@ class DataPanel(StagePanel):
             return
         self.query_one("#dataset-table", Static).update(dataset_table(info))
         self.query_one("#class-balance", Static).update(class_balance_table(info))
-        self.query_one("#digits", Static).update(DigitStrip(info.preview_images, info.preview_labels))
+        strip = DigitStrip(
+            info.preview_images, info.preview_labels, shape=info.preview_dims(), names=info.classes
+        )
+        self.query_one("#digits", Static).update(strip)
