@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -126,8 +127,7 @@ def plain_box(table: Table) -> Table:
     duplicate.box = box.SIMPLE_HEAD
     duplicate.show_edge = False
     duplicate.pad_edge = False
-    duplicate.padding = (0, 1, 0, 0)
-    duplicate.collapse_padding = True
+    duplicate.padding = (0, 0, 0, 0)  # the box's blank column rule is the one space between columns
     return duplicate
 
 
@@ -139,31 +139,56 @@ def _widest(cells: Sequence[RenderableType]) -> int:
     return max((Measurement.get(_MEASURING, options, cell).maximum for cell in cells), default=0)
 
 
-def _widest_word(header: RenderableType) -> int:
-    text = header.plain if isinstance(header, Text) else str(header)
-    return max((len(word) for word in text.split()), default=0)
+def _plain(cell: RenderableType) -> str | None:
+    if isinstance(cell, Text):
+        return cell.plain
+    return cell if isinstance(cell, str) else None
+
+
+def _widest_word(cell: RenderableType) -> int:
+    return max((len(word) for word in (_plain(cell) or "").split()), default=0)
+
+
+# A cell of figures: digits and what goes with them ("50.0% 54/108", "1e-05", "—"), no letters but units.
+_FIGURES = re.compile(r"[\d\s.,:%/×+\-—e]*(KB|MB|s)?")
+
+
+def is_figures_column(column: Column) -> bool:
+    """Whether a wrapping column holds only figures: it may wrap between them, never cut one."""
+    texts = [_plain(cell) for cell in column._cells]
+    return (
+        bool(texts)
+        and all(text is not None and _FIGURES.fullmatch(text.strip()) for text in texts)
+        and any(any(ch.isdigit() for ch in text or "") for text in texts)
+    )
 
 
 def with_fixed_digits(table: Table) -> Table:
-    """Columns of digits (`no_wrap`) get a fixed width, their widest cell's: rich squeezes the other columns
-    first, and a table whose digits cannot fit measures wider than the width it has."""
+    """Columns of digits (`no_wrap`, or only figures such as "50.0% 10140/20280") get a fixed width, their
+    widest cell's: rich squeezes the other columns first, and a table whose digits cannot fit measures wider
+    than the width it has."""
     columns = []
     for column in table.columns:
-        if column.no_wrap and column.width is None:
+        if column.width is None and (column.no_wrap or is_figures_column(column)):
             column = replace(column, width=max(1, _widest([column.header, *column._cells])))
         columns.append(column)
     return _copy(table, columns)
 
 
 def with_wrapped_headers(table: Table) -> Table:
-    """Columns of digits only as wide as their digits (or their header's longest word): headers wrap."""
+    """Columns of digits only as wide as their digits, or their figures where a cell holds several, or their
+    header's longest word: headers (and cells of several figures) wrap between words, never inside one."""
     columns = []
     changed = False
     for column in table.columns:
-        if column.no_wrap and column._cells:
-            width = max(_widest(list(column._cells)), _widest_word(column.header))
-            if width < _widest([column.header]):
-                # Wrapping lets the header break between words; the digits still fit the width.
+        if column._cells and (column.no_wrap or is_figures_column(column)):
+            digits = (
+                _widest(list(column._cells))
+                if column.no_wrap
+                else max(_widest_word(cell) for cell in column._cells)
+            )
+            width = max(digits, _widest_word(column.header))
+            if width < (column.width or _widest([column.header, *column._cells])):
                 column = replace(column, width=width, no_wrap=False)
                 changed = True
         columns.append(column)
@@ -182,8 +207,7 @@ def transposed(table: Table) -> Table:
         box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,
-        padding=(0, 1, 0, 0),
-        collapse_padding=True,
+        padding=(0, 0, 0, 0),
     )
     turned.add_column(first.header)
     for label in first._cells:

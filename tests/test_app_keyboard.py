@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+import re
 from pathlib import Path
 
 import pytest
@@ -22,6 +24,19 @@ from pqat_tui.widgets.stage_list import StageList
 from pqat_tui.widgets.stage_panel import StagePanel
 
 SMALL = (80, 24)
+NUMBER_CUT = re.compile(r"\d…|…\d")
+# A row of a panel's table at 80x24: its label and first figures (the screenshot's text drops some blanks).
+WHOLE_ROWS = {
+    Step.PRUNE: r"dense/kernel[\s│]*50\.0%",
+    Step.PTQ: r"PTQ[\s│]*24\.88[\s│]*14\.80",
+    Step.CONVERT: r"PQAT[\s│]*24\.43[\s│]*14\.60",
+    Step.COMPARE: r"Baseline[\s│]*0\.9450",
+}
+
+
+def screen_text(app: PqatApp) -> str:
+    """What the screen shows, as text (from the SVG screenshot Textual makes)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", app.export_screenshot())).replace("\xa0", " ")
 
 
 async def settle(pilot: Pilot) -> None:
@@ -55,9 +70,14 @@ async def test_every_panel_scrolls_to_its_last_line_by_keyboard_at_80x24() -> No
             assert app.selected is step and app.focused is panel, step  # the focus follows the selection
             if panel.max_scroll_y:
                 overflowing.append(step)
+            seen = screen_text(app)
             await pilot.press("end")
             await settle(pilot)
             assert panel.scroll_y == panel.max_scroll_y, step
+            seen += screen_text(app)
+            assert not NUMBER_CUT.search(seen), step  # no figure is cut, e.g. the PTQ panel's TFLite table
+            if step in WHOLE_ROWS:  # and the rows keep their names beside their figures
+                assert re.search(WHOLE_ROWS[step], seen), step
             await pilot.press("home")
             await settle(pilot)
             assert panel.scroll_y == 0, step

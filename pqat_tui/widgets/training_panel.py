@@ -21,6 +21,7 @@ from engine.events import BatchProgress, EpochEnded, StageStarted
 from engine.results import RunResults
 from engine.stages import MODEL_OF_STAGE
 from pqat_tui.charts import training_charts
+from pqat_tui.fit import fit_table
 from pqat_tui.steps import Step, StepState
 from pqat_tui.tables import fmt_accuracy, sparsity_table
 from pqat_tui.widgets.stage_panel import StagePanel
@@ -195,7 +196,7 @@ class TrainingPanel(StagePanel):
         else:
             final.update("")
         if self.step in SPARSITY_STEPS:
-            self.query_one(".sparsity", Static).update(sparsity_table(results))
+            self.query_one(".sparsity", Static).update(fit_table(sparsity_table(results)))
 
 
 def _metrics_line(metrics: dict[str, float]) -> Text:
