@@ -23,8 +23,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 class PtyApp:
-    def __init__(self, args: list[str], size: tuple[int, int] = (120, 40)) -> None:
-        self.workdir = tempfile.TemporaryDirectory(prefix="pqat-bench-")
+    def __init__(self, args: list[str], size: tuple[int, int] = (120, 40), cwd: Path | None = None) -> None:
+        """`pqat-tui ARGS` in `cwd` (default: a temporary folder, removed on close)."""
+        self.workdir = None if cwd is not None else tempfile.TemporaryDirectory(prefix="pqat-bench-")
+        self.cwd = Path(cwd) if cwd is not None else Path(self.workdir.name)  # type: ignore[union-attr]
         leader, follower = pty.openpty()
         columns, rows = size
         fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
@@ -41,7 +43,7 @@ class PtyApp:
             stdin=follower,
             stdout=follower,
             stderr=follower,
-            cwd=self.workdir.name,
+            cwd=self.cwd,
             env=env,
             start_new_session=True,
         )
@@ -86,6 +88,10 @@ class PtyApp:
             time.sleep(0.002)
         raise TimeoutError(f"{text!r} did not appear within {timeout} s")
 
+    def output_since(self, offset: int) -> bytes:
+        with self._lock:
+            return bytes(self._output[offset:])
+
     def press(self, key: str) -> float:
         os.write(self.leader, key.encode())
         return time.perf_counter()
@@ -101,4 +107,5 @@ class PtyApp:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
         os.close(self.leader)
-        self.workdir.cleanup()
+        if self.workdir is not None:
+            self.workdir.cleanup()

@@ -1,10 +1,11 @@
-"""Key-to-screen latency while TensorFlow trains (target: at most 100 ms).
+"""Key-to-screen latency while TensorFlow trains (target: p95 at most 50 ms).
 
-    python benchmarks/responsiveness.py [--presses 20]
+    python benchmarks/responsiveness.py [--presses 40]
 
-Starts `pqat-tui --data sample` in a pseudo-terminal, presses `a`, and once the baseline is training
-presses j and k in turn, timing each from the key's write to the moment the newly selected stage's panel
-title reaches the terminal.
+Starts `pqat-tui --data sample --epochs 100` in a pseudo-terminal (TensorFlow trains in the app's engine
+process, on the same cores), presses `a`, and once the baseline is training presses j and k in turn, timing
+each from the key's write to the moment the newly selected stage's panel title reaches the terminal. Prints
+the load average too: other processes share the cores.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 
 from pty_app import PtyApp
 
-TARGET_SECONDS = 0.100
+TARGET_SECONDS = 0.050  # p95
 # The panel title each key brings up, from the Baseline (selected while it trains) and, idle, from Data.
 KEYS = (("j", "prune the weights to the target sparsity"), ("k", "train the float model"))
 IDLE_KEYS = (("j", "train the float model"), ("k", "load the images and labels"))
@@ -34,21 +35,25 @@ def _latencies(app: PtyApp, keys: tuple[tuple[str, str], ...], presses: int) -> 
     return sorted(latencies)
 
 
+def _p95(latencies: list[float]) -> float:
+    return latencies[round(0.95 * (len(latencies) - 1))]
+
+
 def _summary(latencies: list[float]) -> str:
     median = statistics.median(latencies)
-    p90 = latencies[int(0.9 * (len(latencies) - 1))]
     return (
-        f"{len(latencies)} presses: median {median * 1000:.0f} ms, p90 {p90 * 1000:.0f} ms, "
+        f"{len(latencies)} presses: median {median * 1000:.0f} ms, p95 {_p95(latencies) * 1000:.0f} ms, "
         f"worst {latencies[-1] * 1000:.0f} ms"
     )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presses", type=int, default=20)
+    parser.add_argument("--presses", type=int, default=40)
     args = parser.parse_args()
-    print(f"load average before: {os.getloadavg()[0]:.2f}")
-    app = PtyApp(["--data", "sample"], size=(120, 40))
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    # Enough epochs that the baseline trains throughout the presses.
+    app = PtyApp(["--data", "sample", "--epochs", "100"], size=(120, 40))
     try:
         app.wait_for("Engine ready", timeout=120)
         idle = _latencies(app, IDLE_KEYS, 10)
@@ -59,11 +64,12 @@ def main() -> None:
         app.wait_for("batch ", after=app.offset, timeout=10)  # training went on throughout
     finally:
         app.close()
-    median = statistics.median(training)
+    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print(f"key to screen, idle, {_summary(idle)}")
     print(
         f"key to screen during training, {_summary(training)} "
-        f"(target <= {TARGET_SECONDS * 1000:.0f} ms; median/target = {median / TARGET_SECONDS:.2f})"
+        f"(target p95 <= {TARGET_SECONDS * 1000:.0f} ms; p95/target = {_p95(training) / TARGET_SECONDS:.2f}, "
+        f"median/target = {statistics.median(training) / TARGET_SECONDS:.2f})"
     )
 
 

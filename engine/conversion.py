@@ -1,5 +1,10 @@
 """The TFLite stages: convert QAT and PQAT, evaluate the converted files, and post-training quantization.
 
+Convert also converts the float baseline without optimization: the reference (`models.float`) that the
+deployed files' latency and changed predictions are measured against. Evaluate gives every file its
+accuracy per class, confusion matrix, the test images whose prediction differs from the float reference's,
+and its latency, timed in a fresh process (engine.latency). PTQ does the same for its own file.
+
 Imported only once TensorFlow is loaded (see engine.tf_runtime).
 """
 
@@ -16,17 +21,22 @@ import tf_keras as keras
 from tensorflow.lite.python import schema_py_generated as schema
 from tensorflow.lite.tools import flatbuffer_utils
 
+from engine.classification import Evaluation, evaluate
 from engine.config import PTQConfig
 from engine.data import Dataset
 from engine.events import EngineEvent, LogMessage
 from engine.input_pipeline import first_training_images, test_arrays
-from engine.measure import TFLITE_BATCH, layer_names, tflite_predictions, tflite_weight_sparsity, zipped_size
+from engine.latency import PROBE_IMAGES, LatencySettings, format_ms, measure_latency, speed_versus
+from engine.measure import TFLITE_BATCH, layer_names, tflite_weight_sparsity, zipped_size
 from engine.results import TFLiteInfo
 from engine.stages import Stage
+from engine.tflite_run import TFLitePredictor
 from engine.training import StageStopped, model_input
 
 Emit = Callable[[EngineEvent], None]
-_TITLES = {"qat": "QAT", "pqat": "PQAT", "ptq": "PTQ"}
+# The float baseline converted without optimization: what each deployed file is compared with.
+FLOAT = "float"
+_TITLES = {FLOAT: "Float", "qat": "QAT", "pqat": "PQAT", "ptq": "PTQ"}
 
 
 @dataclass(frozen=True, eq=False)
@@ -39,10 +49,12 @@ def convert_keras(
     model: keras.Model,
     representative: Callable[[], Iterator[list[np.ndarray]]] | None = None,
     *,
+    optimize: bool = True,
     sparse_encoding: bool = False,
     float16: bool = False,
 ) -> bytes:
-    """TFLiteConverter with Optimize.DEFAULT, as the example converts (plus calibration data for PTQ).
+    """TFLiteConverter with Optimize.DEFAULT, as the example converts (plus calibration data for PTQ);
+    with `optimize` false, a plain float conversion (the reference).
 
     `from_keras_model` first exports a SavedModel to a temporary folder and converts that: about two
     seconds a model here. Converting the model's traced function directly gives the same operators,
@@ -58,7 +70,7 @@ def convert_keras(
     function = tf.function(lambda inputs: model(inputs, training=False)).get_concrete_function(spec)
     converter = tf.lite.TFLiteConverter.from_concrete_functions([function], model)
     converter.experimental_lower_to_saved_model = False
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.optimizations = [tf.lite.Optimize.DEFAULT] if optimize else []
     if sparse_encoding:
         converter.optimizations.append(tf.lite.Optimize.EXPERIMENTAL_SPARSITY)
     if float16:
@@ -107,11 +119,12 @@ def describe(content: bytes, name: str, model: keras.Model) -> TFLiteInfo:
 def convert_stage(
     models: dict[str, keras.Model], emit: Emit, stop: threading.Event
 ) -> dict[str, ConvertedModel]:
+    """Each model converted with optimization, but FLOAT (the baseline), which is converted as it is."""
     converted: dict[str, ConvertedModel] = {}
     for name, model in models.items():
         if stop.is_set():
             raise StageStopped
-        content = convert_keras(model)
+        content = convert_keras(model, optimize=name != FLOAT)
         converted[name] = ConvertedModel(content, describe(content, name, model))
         info = converted[name].info
         emit(
@@ -127,36 +140,95 @@ def convert_stage(
 
 
 def evaluate_stage(
-    converted: dict[str, ConvertedModel], data: Dataset, emit: Emit, stop: threading.Event
+    converted: dict[str, ConvertedModel],
+    data: Dataset,
+    emit: Emit,
+    stop: threading.Event,
+    latency: LatencySettings | None = None,
 ) -> dict[str, ConvertedModel]:
-    """The same files with their test accuracy filled in, run batched through the LiteRT interpreter."""
+    """The same files with accuracy (overall and per class), changed predictions and latency filled in.
+
+    The float reference is evaluated first, so that the others can be compared with its predictions and
+    its speed. The stop event is honoured between models and between their evaluation and timing.
+    """
+    names = sorted(converted, key=lambda name: name != FLOAT)
     evaluated: dict[str, ConvertedModel] = {}
-    for name, model in converted.items():
-        if stop.is_set():
-            raise StageStopped
-        accuracy = tflite_test_accuracy(model.content, data)
-        evaluated[name] = ConvertedModel(model.content, replace(model.info, accuracy=accuracy))
-        emit(LogMessage(f"{_TITLES.get(name, name)} .tflite: accuracy {accuracy:.4f}", stage=Stage.EVALUATE))
+    baseline: Evaluation | None = None
+    for name in names:
+        model = converted[name]
+        result = evaluate_tflite(model.content, data, stop, baseline.predictions if baseline else None)
+        if name == FLOAT:
+            baseline = result
+        info = _measured(model.info, result, model.content, data, stop, latency)
+        evaluated[name] = ConvertedModel(model.content, info)
+        emit(LogMessage(_summary(name, info, evaluated.get(FLOAT)), stage=Stage.EVALUATE))
     return evaluated
 
 
-def tflite_test_accuracy(content: bytes, data: Dataset) -> float:
-    """Top-1 accuracy of a .tflite file on the test split, read through the same pipeline Keras evaluates."""
-    labels: list[np.ndarray] = []
+def evaluate_tflite(
+    content: bytes, data: Dataset, stop: threading.Event, baseline: np.ndarray | None = None
+) -> Evaluation:
+    """A .tflite file's predictions on the test set, batch by batch; StageStopped when `stop` is set."""
+    if stop.is_set():
+        raise StageStopped
+    batches = test_arrays(data, data.image_shape, TFLITE_BATCH)  # streamed, as Keras evaluates
+    evaluation = evaluate(TFLitePredictor(content), batches, data.num_classes, baseline)
+    if stop.is_set():
+        raise StageStopped
+    return evaluation
 
-    def images() -> Iterator[np.ndarray]:
-        for batch_images, batch_labels in test_arrays(data, data.image_shape, TFLITE_BATCH):
-            labels.append(batch_labels)
-            yield batch_images
 
-    predictions = tflite_predictions(content, images())
-    return float(np.mean(predictions == np.concatenate(labels)))
+def _measured(
+    info: TFLiteInfo,
+    evaluation: Evaluation,
+    content: bytes,
+    data: Dataset,
+    stop: threading.Event,
+    settings: LatencySettings | None,
+) -> TFLiteInfo:
+    sample = next(test_arrays(data, data.image_shape, PROBE_IMAGES), (np.zeros((0,)), None))[0]
+    latency = measure_latency(content, sample, stop, settings)
+    if latency is None or stop.is_set():
+        raise StageStopped
+    return replace(
+        info,
+        accuracy=evaluation.accuracy,
+        classes=evaluation.classes,
+        changed=evaluation.changed,
+        latency=latency,
+    )
+
+
+def _summary(name: str, info: TFLiteInfo, reference: ConvertedModel | None) -> str:
+    """One log line: accuracy, latency (and how it compares with float), changed predictions."""
+    parts = [f"{_TITLES.get(name, name)} .tflite: accuracy {info.accuracy:.4f}"]
+    if info.latency is not None:
+        one = info.latency.threads_1.p50_ms
+        text = f"{format_ms(one)} an image at 1 thread"
+        reference_latency = reference.info.latency if reference and name != FLOAT else None
+        if reference_latency is not None:
+            text += f", {speed_versus(one, reference_latency.threads_1.p50_ms)}"
+        all_cores = info.latency.threads_all
+        if all_cores.threads > 1:
+            text += f"; {format_ms(all_cores.p50_ms)} at {all_cores.threads} threads"
+        parts.append(text)
+    if info.changed is not None:
+        parts.append(f"vs float: {info.changed.fixed} fixed, {info.changed.broken} broken")
+    return " · ".join(parts)
 
 
 def ptq_stage(
-    pruned: keras.Model, data: Dataset, config: PTQConfig, emit: Emit, stop: threading.Event
+    pruned: keras.Model,
+    data: Dataset,
+    config: PTQConfig,
+    emit: Emit,
+    stop: threading.Event,
+    *,
+    baseline: keras.Model | None = None,
+    latency: LatencySettings | None = None,
 ) -> ConvertedModel:
-    """Full-integer post-training quantization of the stripped pruned model, calibrated on training images."""
+    """Full-integer post-training quantization of the stripped pruned model, calibrated on training images,
+    then evaluated as Evaluate does (against the float `baseline`, converted here once more, when given)."""
 
     def representative() -> Iterator[list[np.ndarray]]:
         for image in first_training_images(data, config.representative_images, model_input(pruned)):
@@ -167,14 +239,18 @@ def ptq_stage(
     content = convert_keras(pruned, representative)
     if stop.is_set():
         raise StageStopped
-    accuracy = tflite_test_accuracy(content, data)
-    info = replace(describe(content, "ptq", pruned), accuracy=accuracy)
+    reference = (
+        None if baseline is None else evaluate_tflite(convert_keras(baseline, optimize=False), data, stop)
+    )
+    evaluation = evaluate_tflite(content, data, stop, reference.predictions if reference else None)
+    info = _measured(describe(content, "ptq", pruned), evaluation, content, data, stop, latency)
     emit(
         LogMessage(
             # The listener names the stage ("PTQ: "): the line says what was made, a full-integer file.
             f"int8 .tflite: {info.bytes / 1000:.1f} KB, {info.zipped_bytes / 1000:.1f} KB zipped, "
-            f"accuracy {accuracy:.4f}",
+            f"accuracy {evaluation.accuracy:.4f}",
             stage=Stage.PTQ,
         )
     )
+    emit(LogMessage(_summary("ptq", info, None), stage=Stage.PTQ))
     return ConvertedModel(content, info)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import zipfile
 from collections.abc import Iterable
 
@@ -18,11 +17,13 @@ from ai_edge_litert.interpreter import Interpreter
 
 from engine.results import WeightSparsity
 
+# They live in engine.tflite_run (no TensorFlow: the latency probe uses them); callers find them here too.
+from engine.tflite_run import TFLITE_BATCH, TFLitePredictor
+from engine.tflite_run import as_input as _as_input  # noqa: F401
+from engine.tflite_run import evaluation_threads as evaluation_threads
+
 # The TFLite operators that hold a model's weights, and which of their inputs is the weight tensor.
 WEIGHT_OPS = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 1}
-# Largest batch for TFLite evaluation: big enough that per-invoke overhead vanishes, small enough that
-# the activations stay in cache. Batches are made equal in size, so the interpreter is set up once.
-TFLITE_BATCH = 256
 
 
 def weight_name(layer_name: str, variable_name: str) -> str:
@@ -119,39 +120,6 @@ def tflite_predictions(content: bytes, batches: Iterable[np.ndarray]) -> np.ndar
     Each batch is reshaped to the model's input (a (28, 28) model takes (28, 28, 1) images) and quantized
     for an int8 input. The interpreter is resized only when the batch size changes.
     """
-    interpreter = Interpreter(model_content=content, num_threads=evaluation_threads())
-    input_details = interpreter.get_input_details()[0]
-    output_index = interpreter.get_output_details()[0]["index"]
-    input_index = input_details["index"]
-    image_shape = [int(n) for n in input_details["shape"][1:]]
-    predictions: list[np.ndarray] = []
-    allocated = -1
-    for images in batches:
-        chunk = _as_input(np.reshape(images, [len(images), *image_shape]), input_details)
-        if len(chunk) != allocated:
-            interpreter.resize_tensor_input(input_index, [len(chunk), *image_shape], strict=False)
-            interpreter.allocate_tensors()
-            allocated = len(chunk)
-        interpreter.set_tensor(input_index, chunk)
-        interpreter.invoke()
-        predictions.append(np.argmax(interpreter.get_tensor(output_index), axis=1))
+    predict = TFLitePredictor(content)
+    predictions = [predict(images) for images in batches]
     return np.concatenate(predictions) if predictions else np.zeros(0, np.int64)
-
-
-def evaluation_threads() -> int:
-    """Every CPU this process may use: a batch splits across threads, a single image hardly does."""
-    try:
-        available = len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        available = os.cpu_count() or 1
-    return max(1, min(available, 8))
-
-
-def _as_input(images: np.ndarray, details: dict) -> np.ndarray:
-    """Float images as the model's input type: unchanged for float inputs, quantized for int8/uint8 ones."""
-    dtype = details["dtype"]
-    if np.issubdtype(dtype, np.floating):
-        return images.astype(dtype, copy=False)
-    scale, zero_point = details["quantization"]
-    info = np.iinfo(dtype)
-    return np.clip(np.rint(images / scale + zero_point), info.min, info.max).astype(dtype)

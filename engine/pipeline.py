@@ -26,7 +26,7 @@ from engine.events import (
     StageStarted,
     one_line_error,
 )
-from engine.results import ModelResult, RunResults
+from engine.results import ModelResult, RunResults, TFLiteInfo
 from engine.stages import MODEL_OF_STAGE, Stage, downstream_of, missing_inputs
 from engine.tf_runtime import installed_versions, is_loaded, load_tensorflow
 from engine.writes import WriteError
@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 Emit = Callable[[EngineEvent], None]
 Keep = Callable[[Stage, float], None]
 CONVERTED_MODELS = ("qat", "pqat")
+# The baseline converted without optimization by Convert: the deployed files' reference (`models.float`).
+FLOAT_MODEL = "float"
 
 
 class _Stopped(Exception):
@@ -106,7 +108,7 @@ class PipelineSession:
         return set(self._done)
 
     def tflite_model(self, name: str) -> bytes | None:
-        """The converted .tflite file of `qat`, `pqat` or `ptq`, when it has been made."""
+        """The converted .tflite file of `float`, `qat`, `pqat` or `ptq`, when it has been made."""
         if name == "ptq":
             return self._ptq.content if self._ptq else None
         converted = self._converted.get(name)
@@ -262,14 +264,22 @@ class PipelineSession:
             emit(LogMessage(f"test accuracy {accuracy:.4f}", stage=stage))
             return _Outputs(keras_model=trained.model, models={MODEL_OF_STAGE[stage]: trained.result})
         if stage is Stage.CONVERT:
-            sources = {name: self._keras[Stage(name)] for name in CONVERTED_MODELS}
+            sources = {FLOAT_MODEL: self._keras[Stage.BASELINE]}
+            sources.update({name: self._keras[Stage(name)] for name in CONVERTED_MODELS})
             converted = conversion.convert_stage(sources, emit, stop)
             return _Outputs(converted=converted, models=self._with_tflite(converted))
         if stage is Stage.EVALUATE:
             evaluated = conversion.evaluate_stage(self._converted, data, emit, stop)
             return _Outputs(converted=evaluated, models=self._with_tflite(evaluated))
         if stage is Stage.PTQ:
-            ptq = conversion.ptq_stage(self._keras[Stage.PRUNE], data, self.config.ptq, emit, stop)
+            ptq = conversion.ptq_stage(
+                self._keras[Stage.PRUNE],
+                data,
+                self.config.ptq,
+                emit,
+                stop,
+                baseline=self._keras[Stage.BASELINE],
+            )
             return _Outputs(converted={"ptq": ptq}, models={"ptq": ModelResult(tflite=ptq.info)})
         raise ValueError(f"unknown stage {stage!r}")
 
@@ -328,20 +338,18 @@ class PipelineSession:
             results = replace(results, dataset=None)
         elif stage is Stage.CONVERT:
             self._converted = {}
+            results = results.without(FLOAT_MODEL)
             for name in CONVERTED_MODELS:
                 if name in results.models:
                     results = results.with_model(name, replace(results.models[name], tflite=None))
         elif stage is Stage.EVALUATE:
             self._converted = {
-                name: replace(model, info=replace(model.info, accuracy=None))
-                for name, model in self._converted.items()
+                name: replace(model, info=_unevaluated(model.info)) for name, model in self._converted.items()
             }
-            for name in CONVERTED_MODELS:
+            for name in (FLOAT_MODEL, *CONVERTED_MODELS):
                 model = results.models.get(name)
                 if model is not None and model.tflite is not None:
-                    results = results.with_model(
-                        name, replace(model, tflite=replace(model.tflite, accuracy=None))
-                    )
+                    results = results.with_model(name, replace(model, tflite=_unevaluated(model.tflite)))
         else:
             self._keras.pop(stage, None)
             if stage is Stage.PTQ:
@@ -409,6 +417,11 @@ class PipelineSession:
                     self._converted = converted
             else:
                 self._keras[stage] = keras_model
+
+
+def _unevaluated(info: TFLiteInfo) -> TFLiteInfo:
+    """A converted file as Convert left it: what Evaluate measured dropped."""
+    return replace(info, accuracy=None, latency=None, classes=None, changed=None)
 
 
 def _is_stop(error: BaseException) -> bool:

@@ -10,6 +10,22 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from engine.config_file import ConfigError, config_from_mapping
+from engine.evaluation_results import (  # noqa: F401 - re-exported with the other result types
+    ChangedImage,
+    ChangedPredictions,
+    ClassAccuracy,
+    Latency,
+    LatencyStats,
+    changed_from_json,
+    changed_images_json,
+    changed_json,
+    classes_from_json,
+    confusion_json,
+    latency_from_json,
+    latency_json,
+    per_class_json,
+    throughput_json,
+)
 from engine.strict_json import FileContentError, Node, ShapeError, optional_string, read_json_file
 from engine.strict_json import document as strict_document
 from engine.writes import write_json_atomic
@@ -37,6 +53,10 @@ class TFLiteInfo:
     zipped_bytes: int
     accuracy: float | None = None
     weight_sparsity: tuple[WeightSparsity, ...] = ()
+    # Filled by the Evaluate stage (and PTQ for its own file): see engine.evaluation_results.
+    latency: Latency | None = None
+    classes: ClassAccuracy | None = None
+    changed: ChangedPredictions | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +71,7 @@ class ModelResult:
     sparsity: tuple[WeightSparsity, ...] = ()
     tflite: TFLiteInfo | None = None
     history: tuple[EpochMetrics, ...] = ()
+    classes: ClassAccuracy | None = None  # per-class accuracy and confusion of the Keras model
 
     def kernel_sparsity(self) -> tuple[WeightSparsity, ...]:
         return tuple(w for w in self.sparsity if "kernel" in w.name)
@@ -169,6 +190,7 @@ def _model_json(m: ModelResult) -> dict[str, Any]:
             "accuracy": m.tflite.accuracy,
             "weight_sparsity": t_fractions,
             "weight_counts": t_counts,
+            **_evaluation_json(m.tflite),
         }
     return {
         "keras_accuracy": m.keras_accuracy,
@@ -176,7 +198,27 @@ def _model_json(m: ModelResult) -> dict[str, Any]:
         "weight_counts": counts,
         "tflite": tflite,
         "history": [{"epoch": e.epoch, **e.metrics} for e in m.history],
+        **_classes_json(m.classes),
     }
+
+
+def _classes_json(classes: ClassAccuracy | None) -> dict[str, Any]:
+    """`per_class_accuracy` and `confusion`, written only when known (older readers never see nulls)."""
+    if classes is None:
+        return {}
+    return {"per_class_accuracy": per_class_json(classes), "confusion": confusion_json(classes)}
+
+
+def _evaluation_json(t: TFLiteInfo) -> dict[str, Any]:
+    """The Evaluate stage's keys of a .tflite file, those it measured only."""
+    found: dict[str, Any] = {**_classes_json(t.classes)}
+    if t.latency is not None:
+        found["latency_ms"] = latency_json(t.latency)
+        found["throughput_ips"] = throughput_json(t.latency)
+    if t.changed is not None:
+        found["changed_vs_baseline"] = changed_json(t.changed)
+        found["changed_images"] = changed_images_json(t.changed)
+    return found
 
 
 def _optional_mapping(node: Node | None, read: Callable[[Node], T]) -> dict[str, T]:
@@ -229,6 +271,9 @@ def _tflite_from_json(node: Node | None) -> TFLiteInfo | None:
         zipped_bytes=node.key("zipped_bytes").integer(minimum=1),
         accuracy=_accuracy(node.optional("accuracy")),
         weight_sparsity=_optional_weight_counts(node.optional("weight_counts")),
+        latency=latency_from_json(node.optional("latency_ms"), node.optional("throughput_ips")),
+        classes=classes_from_json(node.optional("per_class_accuracy"), node.optional("confusion")),
+        changed=changed_from_json(node.optional("changed_vs_baseline"), node.optional("changed_images")),
     )
 
 
@@ -248,6 +293,7 @@ def _model_from_json(node: Node) -> ModelResult:
         sparsity=_optional_weight_counts(node.optional("weight_counts")),
         tflite=_tflite_from_json(node.optional("tflite")),
         history=() if history is None else history.sequence(_epoch_from_json),
+        classes=classes_from_json(node.optional("per_class_accuracy"), node.optional("confusion")),
     )
 
 

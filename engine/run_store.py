@@ -8,6 +8,9 @@ A run folder holds:
     events.jsonl     the engine's events, one JSON object a line
     models/          each stage's model: .keras / .h5 for Keras models, .tflite for converted ones
     run.lock         while a process writes the run: its pid, host and start time
+    tensorflow.log   TensorFlow's native log (the engine process's standard error)
+    worker.json      while an engine process serves the run: its pid, socket, stage and progress
+    engine.sock      that process's Unix socket, through which viewers drive and watch it
 
 Every file is written atomically (a temporary file in the same folder, then a rename), so a process killed
 at any moment leaves each file either as it was or complete. No TensorFlow here: deciding what is up to
@@ -31,7 +34,16 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from engine.config import PipelineConfig
-from engine.events import BatchProgress, EngineEvent, StageFinished
+from engine.events import (
+    BatchProgress,
+    EngineEvent,
+    EpochEnded,
+    LogMessage,
+    StageCancelled,
+    StageFailed,
+    StageFinished,
+    StageStarted,
+)
 from engine.results import ResultsFileError, RunResults
 from engine.stages import STAGE_INPUTS, Stage
 from engine.strict_json import FileContentError, Node, ShapeError, read_bounded, read_json_file
@@ -61,9 +73,21 @@ EVENTS_FILE = "events.jsonl"
 LOCK_FILE = "run.lock"
 MODELS_DIR = "models"
 NATIVE_LOG_FILE = "tensorflow.log"  # where the app sends TensorFlow's native logging
+WORKER_FILE = "worker.json"  # while an engine process serves the run: its pid, socket and progress
+SOCKET_FILE = "engine.sock"  # that process's Unix socket (see engine.live for deep folders)
 # What a run folder may hold before its manifest is first written.
 RUN_FOLDER_NAMES = frozenset(
-    {CONFIG_FILE, MANIFEST_FILE, RESULTS_FILE, EVENTS_FILE, LOCK_FILE, MODELS_DIR, NATIVE_LOG_FILE}
+    {
+        CONFIG_FILE,
+        MANIFEST_FILE,
+        RESULTS_FILE,
+        EVENTS_FILE,
+        LOCK_FILE,
+        MODELS_DIR,
+        NATIVE_LOG_FILE,
+        WORKER_FILE,
+        SOCKET_FILE,
+    }
 )
 
 
@@ -474,7 +498,8 @@ def stage_metrics(stage: Stage, results: RunResults) -> dict[str, float]:
         kernels = model.kernel_sparsity()
         if kernels:
             metrics["kernel_sparsity"] = sum(w.zeros for w in kernels) / max(1, sum(w.total for w in kernels))
-    tflite_models = {Stage.CONVERT: ("qat", "pqat"), Stage.EVALUATE: ("qat", "pqat"), Stage.PTQ: ("ptq",)}
+    converted = ("float", "qat", "pqat")
+    tflite_models = {Stage.CONVERT: converted, Stage.EVALUATE: converted, Stage.PTQ: ("ptq",)}
     for name in tflite_models.get(stage, ()):
         tflite = models[name].tflite if name in models else None
         if tflite is None:
@@ -484,23 +509,78 @@ def stage_metrics(stage: Stage, results: RunResults) -> dict[str, float]:
             metrics[f"{name}_zipped_bytes"] = tflite.zipped_bytes
         if stage is not Stage.CONVERT and tflite.accuracy is not None:
             metrics[f"{name}_tflite_accuracy"] = tflite.accuracy
+        if stage is not Stage.CONVERT and tflite.latency is not None:
+            metrics[f"{name}_latency_ms"] = tflite.latency.threads_1.p50_ms
     return {k: float(v) for k, v in metrics.items()}
 
 
 # --- the event log --------------------------------------------------------------------------------------
 
 
-def event_json(event: EngineEvent) -> dict[str, Any] | None:
-    """One line of the event log, or None for events not worth keeping (batch progress)."""
-    if isinstance(event, BatchProgress):
-        return None
+def event_json(event: EngineEvent) -> dict[str, Any]:
+    """An event as one JSON object: the schema of events.jsonl, and what a worker process sends its viewers.
+
+    Every event round-trips through `event_from_json`. StageFinished's results are RunResults' own JSON
+    (schema 1); the event log leaves them (and batch progress) out, see EventLog.
+    """
     values: dict[str, Any] = {"time": utc_now(), "event": type(event).__name__}
     for item in dataclasses.fields(event):
-        if isinstance(event, StageFinished) and item.name == "results":
-            continue  # results.json holds them
         value = getattr(event, item.name)
-        values[item.name] = value.value if isinstance(value, Stage) else value
+        if isinstance(value, Stage):
+            value = value.value
+        elif isinstance(value, RunResults):
+            value = value.to_json()
+        values[item.name] = value
     return values
+
+
+_EVENT_TYPES: dict[str, type[EngineEvent]] = {
+    cls.__name__: cls
+    for cls in (
+        StageStarted,
+        BatchProgress,
+        EpochEnded,
+        LogMessage,
+        StageFinished,
+        StageFailed,
+        StageCancelled,
+    )
+}
+
+
+def event_from_json(data: Mapping[str, Any]) -> EngineEvent:
+    """The event `event_json` wrote; ValueError for an unknown event or a missing or mistyped field.
+
+    A StageFinished read from events.jsonl has no results there: it gets empty ones (results.json has them).
+    """
+    name = data.get("event")
+    cls = _EVENT_TYPES.get(name) if isinstance(name, str) else None
+    if cls is None:
+        raise ValueError(f"unknown event {name!r}")
+    values: dict[str, Any] = {}
+    try:
+        for item in dataclasses.fields(cls):
+            if item.name not in data:
+                if item.name == "results":
+                    values["results"] = RunResults()
+                continue  # the dataclass default, or a TypeError below naming the missing field
+            value = data[item.name]
+            if item.name == "stage":
+                value = None if value is None else Stage(value)
+            elif item.name == "results":
+                value = RunResults.from_json(value)
+            elif item.name == "metrics":
+                value = {str(key): float(number) for key, number in value.items()}
+            elif item.name == "seconds":
+                value = float(value)
+            elif item.name in ("text", "level", "error"):
+                value = str(value)
+            else:
+                value = int(value)
+            values[item.name] = value
+        return cls(**values)
+    except (TypeError, KeyError, AttributeError) as error:
+        raise ValueError(f"{name}: {error}") from None
 
 
 class EventLog:
@@ -513,10 +593,14 @@ class EventLog:
         self.path = Path(path)
 
     def append(self, event: EngineEvent) -> None:
-        """WriteError when the line cannot be written (a full disk, a read-only folder)."""
-        line = event_json(event)
-        if line is None:
+        """Log `event`; batch progress is not worth a line, and results.json holds StageFinished's results.
+
+        WriteError when the line cannot be written (a full disk, a read-only folder).
+        """
+        if isinstance(event, BatchProgress):
             return
+        line = event_json(event)
+        line.pop("results", None)
         append_line(self.path, (json.dumps(line, default=str) + "\n").encode("utf-8"))
 
     def read(self) -> list[dict[str, Any]]:
@@ -774,10 +858,23 @@ def stage_artifact_paths(stage: Stage) -> dict[str, str]:
         name, suffix = keras_files[stage]
         return {name: f"{MODELS_DIR}/{name}{suffix}"}
     if stage is Stage.CONVERT:
-        return {name: f"{MODELS_DIR}/{name}.tflite" for name in ("qat", "pqat")}
+        return {name: f"{MODELS_DIR}/{name}.tflite" for name in ("float", "qat", "pqat")}
     if stage is Stage.PTQ:
         return {"ptq": f"{MODELS_DIR}/ptq.tflite"}
     return {}
+
+
+def read_tflite_file(run_dir: Path, name: str, done: Iterable[Stage]) -> bytes | None:
+    """The .tflite file model `name` has in the run folder, once the stage that writes it is done; else None.
+
+    The app reads deployed files here (the Inspector), never from the engine process that wrote them.
+    """
+    source = Stage.PTQ if name == "ptq" else Stage.CONVERT
+    relative = stage_artifact_paths(source).get(name)
+    if relative is None or source not in set(done):
+        return None
+    path = RunFolder(run_dir).inside(relative)
+    return path.read_bytes() if path.is_file() else None
 
 
 def stale_stages(manifest: Manifest | None, fingerprints: Mapping[Stage, str]) -> list[Stage]:

@@ -45,6 +45,14 @@ STAGE_INPUTS: dict[Stage, tuple[Stage, ...]] = {
     Stage.PTQ: (Stage.PRUNE,),
 }
 
+# Upstream stages whose model a stage also uses, beyond its inputs': Convert and PTQ convert the baseline
+# without optimization, the float reference their files are compared with. The baseline is upstream of both
+# (through Prune), so the graph and the fingerprints need no edge for it; a resumed run reads its model back.
+REFERENCE_INPUTS: dict[Stage, tuple[Stage, ...]] = {
+    Stage.CONVERT: (Stage.BASELINE,),
+    Stage.PTQ: (Stage.BASELINE,),
+}
+
 # The key under RunResults.models that a training stage writes.
 MODEL_OF_STAGE: dict[Stage, str] = {
     Stage.BASELINE: "baseline",

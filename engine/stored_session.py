@@ -17,6 +17,7 @@ import dataclasses
 import threading
 import time
 from collections.abc import Mapping
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +47,17 @@ from engine.run_store import (
     StageRecord,
     data_digest,
     iter_done,
+    read_tflite_file,
     stage_artifact_paths,
     stage_fingerprints,
     stage_metrics,
     utc_now,
 )
-from engine.stages import MODEL_OF_STAGE, STAGE_INPUTS, Stage, downstream_of
+from engine.stages import MODEL_OF_STAGE, REFERENCE_INPUTS, STAGE_INPUTS, Stage, downstream_of
 from engine.user_model import UserModel
 from engine.writes import WriteError
+
+INTERRUPTED_ERROR = "its engine process ended while it ran (killed, or out of memory?); see tensorflow.log"
 
 
 class StoredSession:
@@ -189,12 +193,7 @@ class StoredSession:
         content = self.session.tflite_model(name)
         if content is not None:
             return content
-        source = Stage.PTQ if name == "ptq" else Stage.CONVERT
-        relative = stage_artifact_paths(source).get(name)
-        if relative is None or source not in self.done_stages():
-            return None
-        path = self.folder.inside(relative)
-        return path.read_bytes() if path.is_file() else None
+        return read_tflite_file(self.folder.path, name, self.done_stages())
 
     def run_stage(self, stage: Stage, emit: Emit, stop: threading.Event) -> None:
         """Run a stage and keep its outputs in the run folder. Saving them is part of the stage: a file that
@@ -251,6 +250,33 @@ class StoredSession:
 
     # --- the run folder -----------------------------------------------------------------------------
 
+    def settle_interrupted(
+        self, stage: Stage | None = None, error: str | None = None
+    ) -> tuple[Stage, str, str | None] | None:
+        """Close the records an engine process that died mid-stage left `running`, in manifest and events.
+
+        `stage` ended as its viewer said: cancelled (the process was ended to stop it) when `error` is None,
+        else failed with `error`. Any other is failed, its cause unknown. Returns the first, as (stage,
+        status, error), or None when there was none.
+        """
+        settled: tuple[Stage, str, str | None] | None = None
+        for name, record in list(self._manifest.stages.items()):
+            if record.status != RUNNING:
+                continue
+            which = Stage(name)
+            status, why = FAILED, INTERRUPTED_ERROR
+            if which is stage:
+                status, why = (CANCELLED, None) if error is None else (FAILED, error)
+            seconds = _seconds_since(record.started)
+            self._finish_record(which, status, record.started, seconds, error=why)
+            event: EngineEvent = (
+                StageCancelled(which, seconds) if why is None else StageFailed(which, seconds, why)
+            )
+            with contextlib.suppress(WriteError):  # best effort, as _finish_record
+                self.folder.events.append(event)
+            settled = settled or (which, status, why)
+        return settled
+
     def close(self) -> None:
         """Release the run folder's lock."""
         self.folder.close()
@@ -258,8 +284,13 @@ class StoredSession:
     def _load_inputs(self, stage: Stage, emit: Emit) -> None:
         """Read back from disk the outputs of done stages that `stage` reads and the session lacks."""
         done = self.done_stages()
-        # Every stage after Data also reads the dataset (to train, calibrate or evaluate).
-        sources = [Stage.DATA, *STAGE_INPUTS[stage]] if stage is not Stage.DATA else []
+        # Every stage after Data also reads the dataset (to train, calibrate or evaluate), and Convert and PTQ
+        # the baseline (the float reference).
+        sources = (
+            [Stage.DATA, *STAGE_INPUTS[stage], *REFERENCE_INPUTS.get(stage, ())]
+            if stage is not Stage.DATA
+            else []
+        )
         for source in dict.fromkeys(sources):
             if source not in done or self.session.has_outputs(source):
                 continue
@@ -278,7 +309,12 @@ class StoredSession:
             load_tensorflow()
             paths = stage_artifact_paths(source)
             if source is Stage.CONVERT:
-                tflite = {name: self.folder.inside(path).read_bytes() for name, path in paths.items()}
+                # A Convert from before the float reference left no float.tflite: only its own files are read.
+                tflite = {
+                    name: self.folder.inside(path).read_bytes()
+                    for name, path in paths.items()
+                    if path in record.artifacts
+                }
                 self.session.adopt_outputs(source, tflite=tflite)
             else:
                 from engine.artifacts import load_model
@@ -359,6 +395,14 @@ class StoredSession:
         manifest = self._manifest.with_record(stage, record)
         self.folder.write_manifest(manifest)
         self._manifest = manifest
+
+
+def _seconds_since(started: str) -> float:
+    try:
+        then = datetime.fromisoformat(started.replace("Z", "+00:00"))
+    except ValueError:
+        return 0.0
+    return max(0.0, (datetime.now(timezone.utc) - then).total_seconds())
 
 
 def open_run(config: PipelineConfig, run_dir: Path, **options: Any) -> StoredSession:

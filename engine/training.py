@@ -18,12 +18,13 @@ import numpy as np
 import tensorflow_model_optimization as tfmot
 import tf_keras as keras
 
+from engine.classification import evaluate
 from engine.config import PruneConfig, TrainConfig
 from engine.data import Dataset
 from engine.events import BatchProgress, EngineEvent, EpochEnded, LogMessage
-from engine.input_pipeline import EVAL_BATCH, test_batches, training_batches
+from engine.input_pipeline import EVAL_BATCH, test_arrays, test_batches, training_batches
 from engine.measure import keras_weight_sparsity
-from engine.results import EpochMetrics, ModelResult
+from engine.results import ClassAccuracy, EpochMetrics, ModelResult
 from engine.stages import Stage
 
 Emit = Callable[[EngineEvent], None]
@@ -168,8 +169,19 @@ def _trained(
             keras_accuracy=evaluate_accuracy(compiled or model, data),
             sparsity=keras_weight_sparsity(model),
             history=history,
+            classes=keras_class_accuracy(compiled or model, data),
         ),
     )
+
+
+def keras_class_accuracy(model: keras.Model, data: Dataset) -> ClassAccuracy:
+    """Accuracy per class and the confusion matrix of a Keras model on the test set."""
+
+    def predict(images: np.ndarray) -> np.ndarray:
+        return np.argmax(model.predict_on_batch(images), axis=-1)
+
+    batches = test_arrays(data, model_input(model), EVAL_BATCH)  # streamed, as evaluate_accuracy reads them
+    return evaluate(predict, batches, data.num_classes).classes
 
 
 def baseline_stage(

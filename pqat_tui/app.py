@@ -1,14 +1,14 @@
 """The Textual app: a stage list, the selected stage's panel, a log pane, and keys to drive the engine.
 
-The engine runs in a thread worker and talks back only through posted messages; the `busy` reactive is
-cleared only by the engine's own final event for a stage, and the next stage of a run-all is started here,
-on the event loop, never from inside the worker.
+The engine runs in a process of its own (engine.worker) behind an EngineLink: keys send it commands, and
+its events come back as posted messages. The `busy` reactive is cleared only by the engine's own final
+event for a stage; a run-all goes on in the engine process, which says before each final event whether
+another stage follows. Several apps may view one engine process: one drives, the others watch.
 """
 
 from __future__ import annotations
 
-import time
-import traceback
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,12 +18,12 @@ from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.reactive import reactive
 from textual.widgets import ContentSwitcher, Footer, Static
-from textual.worker import Worker, get_current_worker
 
 from engine.config import PipelineConfig
 from engine.config_file import changed_settings
 from engine.events import (
     BatchProgress,
+    EngineEvent,
     EpochEnded,
     LogMessage,
     StageCancelled,
@@ -32,11 +32,14 @@ from engine.events import (
     StageStarted,
     one_line_error,
 )
-from engine.protocol import PipelineEngine
+from engine.host import LocalLink
+from engine.live import RunPreview
+from engine.protocol import EngineLink, EngineRefused
 from engine.results import RunResults
 from engine.stages import Stage, downstream_of
-from engine.writes import WriteError
-from pqat_tui.engine_loader import EngineFactory, real_engine_factory
+from engine.wire import History, Refused, WorkerState
+from pqat_tui.engine_loader import EngineFactory, LoadedEngine, real_engine_factory
+from pqat_tui.evaluation_tables import DEPLOYED_LABELS
 from pqat_tui.headlines import headline
 from pqat_tui.keymap import APP_BINDINGS
 from pqat_tui.messages import (
@@ -48,9 +51,10 @@ from pqat_tui.messages import (
 )
 from pqat_tui.paths import asset_path
 from pqat_tui.report.export import ReportError, default_report_dir, export_report
-from pqat_tui.screens.confirm import ConfirmScreen
 from pqat_tui.screens.export_dialog import ExportScreen
 from pqat_tui.screens.help import HelpScreen
+from pqat_tui.screens.inspect import InspectScreen
+from pqat_tui.screens.quit_dialog import QuitScreen
 from pqat_tui.screens.settings import SettingsScreen
 from pqat_tui.steps import StageBoard, Step, StepState
 from pqat_tui.widgets.compare_panel import ComparePanel
@@ -59,7 +63,7 @@ from pqat_tui.widgets.header_line import HeaderLine, Session
 from pqat_tui.widgets.log_pane import LogPane
 from pqat_tui.widgets.stage_list import StageList, StageRow
 from pqat_tui.widgets.stage_panel import StagePanel
-from pqat_tui.widgets.tflite_panel import TFLitePanel
+from pqat_tui.widgets.tflite_panel import EvaluatePanel, TFLitePanel
 from pqat_tui.widgets.training_panel import TrainingPanel
 
 if TYPE_CHECKING:
@@ -69,6 +73,9 @@ TRAINING_STEPS = (Step.BASELINE, Step.PRUNE, Step.QAT, Step.PQAT)
 
 # The actions that need the engine: pressed while TensorFlow loads, they wait for it.
 ENGINE_ACTIONS = ("run_next", "run_all", "rerun")
+# After "stop and quit", an engine running inside the app (the tests' fakes) has this long to confirm it
+# stopped; the app quits then anyway: the terminal comes back within half a second.
+QUIT_GRACE_S = 0.3
 
 
 def pipeline_commands() -> type[Provider]:
@@ -94,24 +101,28 @@ class PqatApp(App[int]):
         engine_factory: EngineFactory | None = None,
         *,
         native_log: Path | None = None,
+        preview: RunPreview | None = None,
         run_dir: Path | None = None,
         model: str | None = None,
     ) -> None:
+        """`preview`: what the run folder holds, painted before the engine process is up."""
         super().__init__()
         self.config = config
         self.session = Session(config.data, model or _model_of_run(run_dir), run_dir)
         self.engine_factory = engine_factory or real_engine_factory()
         self.native_log = native_log
-        self.engine: PipelineEngine | None = None
+        self.preview = preview
+        self.engine: EngineLink | None = None
+        self.engine_state: WorkerState | None = None  # the engine's latest word on its state
         self.engine_error: str | None = None
         self.results = RunResults(config=config.to_dict())
         self.board = StageBoard()
         self.errors: dict[Stage, str] = {}
-        self._stage_worker: Worker[None] | None = None
-        self._run_all = False
+        self.detached = False  # quit with `d`: the engine goes on without us
         self._quit_when_stopped = False
         self._queued_action: str | None = None
         self._progress_figure: str = ""
+        self._versions_said = False
 
     # Layout.
 
@@ -134,13 +145,18 @@ class PqatApp(App[int]):
         self.query_one(DataPanel).focus()  # the arrows scroll what is read; j/k choose the stage
         # Python warnings and absl/TensorFlow logging written to sys.stderr/stdout land in the log pane.
         self.begin_capture_print(self.query_one(LogPane))
+        if self.preview is not None:
+            # A resumed run shows what it holds at once; the engine process confirms it once it is up.
+            self.results = self.preview.results
+            self.board.sync(self.preview.done)
+            self.errors.update(self.preview.errors)
         self._refresh_everything()
         self._set_status("Loading TensorFlow… (keys work; a stage waits for it)")
         self.call_after_refresh(self._after_first_paint)
 
     async def _after_first_paint(self) -> None:
         panels: list[StagePanel] = [TrainingPanel(step) for step in TRAINING_STEPS]
-        panels += [TFLitePanel(step) for step in (Step.CONVERT, Step.EVALUATE, Step.PTQ)]
+        panels += [TFLitePanel(Step.CONVERT), EvaluatePanel(), TFLitePanel(Step.PTQ)]
         panels.append(ComparePanel())
         for panel in panels:
             panel.display = False  # ContentSwitcher hides only the children it started with
@@ -152,30 +168,53 @@ class PqatApp(App[int]):
 
     # Loading the engine.
 
-    @work(thread=True, exclusive=True, group="loader")
     def _load_engine(self) -> None:
+        # A daemon thread, not a Textual thread worker: the app's exit never waits for it.
+        threading.Thread(target=self._load_engine_blocking, name="engine-loader", daemon=True).start()
+
+    def _load_engine_blocking(self) -> None:
         try:
             loaded = self.engine_factory(self.config)
+            link = _as_link(loaded)
         except Exception as error:  # the app must stay up to say what went wrong
             self.post_message(EngineLoadFailed(one_line_error(error)))
             return
-        self.post_message(EngineReady(loaded.engine, dict(loaded.versions), loaded.summary))
+        self.post_message(EngineReady(link, dict(loaded.versions), loaded.summary))
 
     @on(EngineReady)
     async def _engine_ready(self, message: EngineReady) -> None:
-        self.engine = message.engine
-        libraries = ", ".join(f"{name} {version}" for name, version in message.versions.items())
-        self._log("Engine ready" + (f": {libraries}" if libraries else ""))
+        link = message.engine
+        assert isinstance(link, EngineLink)
+        if not self.is_running:
+            link.close(stop=False)
+            return
+        self.engine = link
+        state = link.state
+        versions = message.versions or state.versions
+        if versions:
+            self._say_versions(versions)
+        else:
+            self._log(f"Engine process started (pid {state.pid}); TensorFlow loads in it")
         if message.summary:
             self._log(message.summary)
         if self.native_log is not None:
             self._log(f"TensorFlow's native log: {self.native_log}")
-        self.results = self.engine.results
-        self.board.sync(self.engine.done_stages(), _stale_stages(self.engine))
-        self._refresh_everything()
+        self._apply_state(state, first=True)
+        link.listen(self._engine_message)
         queued, self._queued_action = self._queued_action, None
         if queued is not None:
             await self.run_action(queued)
+
+    def _engine_message(self, message: EngineEvent) -> None:
+        """From the link's thread: every engine message becomes a posted message, in order."""
+        self.post_message(EngineEventPosted.wrap(message))
+
+    def _say_versions(self, versions: dict[str, str]) -> None:
+        if self._versions_said:
+            return
+        self._versions_said = True
+        libraries = ", ".join(f"{name} {version}" for name, version in versions.items())
+        self._log("Engine ready" + (f": {libraries}" if libraries else ""))
 
     @on(EngineLoadFailed)
     def _engine_load_failed(self, message: EngineLoadFailed) -> None:
@@ -184,10 +223,10 @@ class PqatApp(App[int]):
         self._log(f"The engine could not start: {message.error}", "error")
         self._set_status(f"Engine failed to load: {message.error}", error=True)
 
-    def _engine_or_queue(self, action: str) -> PipelineEngine | None:
+    def _engine_or_queue(self, action: str) -> EngineLink | None:
         """The engine, or None after queueing `action` (TensorFlow still loading) or saying why not."""
         if self.engine is not None:
-            return self.engine
+            return self.engine if self._drives() else None
         if self.engine_error is not None:
             self.notify(f"No engine: {self.engine_error}", severity="error", markup=False)
             return None
@@ -219,13 +258,13 @@ class PqatApp(App[int]):
         if self.board.next_stage() is None and not self.busy:
             self.notify("Every stage is done; r re-runs the selected one.")
             return
-        self._run_all = True
         if self.busy:
+            engine.run_all()  # the engine goes on with the remaining stages after this one
             self.notify("The remaining stages run after this one.")
             return
         stage = self.board.next_stage()
         assert stage is not None
-        self._start(stage)
+        self._start(stage, run_all=True)
 
     def action_rerun(self) -> None:
         step = self.selected
@@ -245,14 +284,25 @@ class PqatApp(App[int]):
         self._start(step.stage)
 
     def action_cancel(self) -> None:
-        if not self.busy:
+        if not self.busy or self.engine is None or not self._drives():
             return
-        self._run_all = False
-        if self._stage_worker is not None:
-            # Sets the worker's cancelled_event, which the engine reads as its stop flag.
-            self._stage_worker.cancel()
+        # Within a batch; the engine process is ended (and replaced) if it has not stopped within 2 s.
+        self.engine.cancel()
         running = self.board.running
         self._set_status(f"Cancelling {running.title if running else 'the stage'}…")
+
+    def action_take_control(self) -> None:
+        if self.engine is None or self.engine_state is None or self.engine_state.driver:
+            self.notify("This window drives the run.")
+            return
+        self.engine.take_control()
+
+    def _drives(self) -> bool:
+        """Whether this app drives the engine; a watcher is told how to take over."""
+        if self.engine_state is None or self.engine_state.driver:
+            return True
+        self.notify("Watching: another viewer drives this run. t takes control.", severity="warning")
+        return False
 
     def action_select_next(self) -> None:
         steps = list(Step)
@@ -284,8 +334,10 @@ class PqatApp(App[int]):
         if self.busy:
             self.notify("Settings change between stages: wait for this one, or cancel it with c.")
             return
-        if self.engine is None or not hasattr(self.engine, "reconfigure"):
+        if self.engine is None:
             self.notify("Settings can change once the engine is ready.")
+            return
+        if not self._drives():
             return
         self.push_screen(SettingsScreen(self.config), self._settings_saved)
 
@@ -298,14 +350,15 @@ class PqatApp(App[int]):
             return
         changes = changed_settings(self.config, config)
         try:
-            stale = self.engine.reconfigure(config)  # type: ignore[attr-defined]
-        except WriteError as error:  # the run folder refused the new config: nothing changed
-            self._log(f"Settings not changed: {error}", "error")
-            self.notify(str(error), title="Settings not changed", severity="error", markup=False)
+            stale = self.engine.reconfigure(config)
+        except EngineRefused as refusal:  # a stage started, or the run folder refused the new config
+            self._log(f"Settings not changed: {refusal}", "error")
+            self.notify(str(refusal), title="Settings not changed", severity="error", markup=False)
             return
         self.config = config
-        self.results = self.engine.results
-        self.board.sync(self.engine.done_stages(), _stale_stages(self.engine))
+        self.engine_state = self.engine.state
+        self.results = self.engine_state.results
+        self.board.sync(self.engine_state.done, self.engine_state.stale)
         for stage in stale:
             panel = self._panel(Step.of(stage))
             if isinstance(panel, TrainingPanel):
@@ -315,6 +368,50 @@ class PqatApp(App[int]):
             names = ", ".join(stage.title for stage in Stage if stage in stale)
             self._log(f"Stale now, to run again: {names}", "warning")
         self._refresh_everything()
+
+    # The Evaluate panel's model, changed images and the Inspector (keys m, ], [, i).
+
+    def _evaluate_panel(self) -> EvaluatePanel | None:
+        panels = self.query(EvaluatePanel)
+        if not panels:
+            return None
+        self.selected = Step.EVALUATE
+        return panels.first()
+
+    def action_next_model(self) -> None:
+        panel = self._evaluate_panel()
+        if panel is not None and panel.next_model() is None:
+            self.notify("Nothing to show yet: run Evaluate (n or a).")
+
+    def _step_picture(self, step: int) -> None:
+        panel = self._evaluate_panel()
+        if panel is None:
+            return
+        moved = panel.step_picture(step)
+        if moved is None:
+            self.notify("The shown .tflite file has no changed images (m shows the next one).")
+            return
+        panel.query_one("#changed-images").scroll_visible()
+
+    def action_next_picture(self) -> None:
+        self._step_picture(1)
+
+    def action_previous_picture(self) -> None:
+        self._step_picture(-1)
+
+    def action_inspect_tflite(self) -> None:
+        if isinstance(self.screen, InspectScreen):
+            return
+        name = "ptq" if self.selected is Step.PTQ else "pqat"
+        panels = self.query(EvaluatePanel)
+        if self.selected is Step.EVALUATE and panels:
+            name = panels.first().shown
+        if self.engine is None:
+            self.notify("The engine is still loading: no .tflite file yet.")
+            return
+        engine = self.engine
+        label = DEPLOYED_LABELS.get(name, name)
+        self.push_screen(InspectScreen(f"{label} .tflite", lambda: engine.tflite_model(name)))
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -358,25 +455,57 @@ class PqatApp(App[int]):
         self.notify(message.error, title="Report not written", severity="error", markup=False)
 
     def action_request_quit(self) -> None:
-        if not self.busy:
-            self.exit(0)
+        if isinstance(self.screen, QuitScreen):
             return
+        watching = self.engine_state is not None and not self.engine_state.driver
+        if not self.busy or watching:
+            # Nothing of ours runs (a watcher's quit leaves the run to its driver).
+            self._quit(stop=not watching)
+            return
+
+        def answered(stop: bool | None) -> None:
+            if not stop:
+                return  # stay; or `d`, which runs the detach action itself
+            if not self.busy or self.engine is None or self.engine.can_detach:
+                # An engine process stops the stage on its own (within 2 s, or it ends itself).
+                self._quit(stop=True)
+                return
+            # An engine inside the app goes with it: give its stage a moment to stop cleanly.
+            running = self.board.running
+            self._quit_when_stopped = True
+            self.engine.cancel()
+            self._set_status(f"Stopping {running.title if running else 'the stage'}, then quitting…")
+            self.set_timer(QUIT_GRACE_S, lambda: self._quit(stop=True))
+
+        can_detach = self.engine is not None and self.engine.can_detach
+        self.push_screen(QuitScreen(self._quit_question(), can_detach=can_detach), answered)
+
+    def _quit_question(self) -> str:
         running = self.board.running
-        name = running.title if running else "A stage"
-
-        def answered(quit_now: bool | None) -> None:
-            if quit_now and self.busy:
-                self._quit_when_stopped = True
-                self.action_cancel()
-                self._set_status(f"Stopping {name}, then quitting…")
-            elif quit_now:
-                self.exit(0)
-
-        self.push_screen(ConfirmScreen(f"{name} is running. Stop it and quit?"), answered)
+        if running is None:
+            return "No stage is running now. Quit?"
+        return (
+            f"{running.title} is running. Stop it and quit, or keep it running in the background "
+            "(pqat-tui attach comes back to it)?"
+        )
 
     async def action_quit(self) -> None:
         # ctrl+q and the palette's "Quit" go through the same question as q.
         self.action_request_quit()
+
+    def action_detach(self) -> None:
+        """Quit and leave the engine process going: it finishes what it was asked, then exits."""
+        if self.engine is not None and not self.engine.can_detach:
+            self.notify("This engine runs inside the app: it cannot go on without it.")
+            return
+        self.detached = True
+        self._quit(stop=False)
+
+    def _quit(self, *, stop: bool) -> None:
+        """Leave now: the engine is told (stop, or go on without us), never waited for."""
+        if self.engine is not None:
+            self.engine.close(stop=stop)
+        self.exit(0)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel" and not self.busy:
@@ -387,8 +516,16 @@ class PqatApp(App[int]):
 
     # Running stages.
 
-    def _start(self, stage: Stage) -> None:
+    def _start(self, stage: Stage, *, run_all: bool = False) -> None:
         assert self.engine is not None and not self.busy
+        self._stage_began(stage)
+        if run_all:
+            self.engine.run_all()  # the engine starts with this same stage, the first pending one
+        else:
+            self.engine.run_stage(stage)
+
+    def _stage_began(self, stage: Stage) -> None:
+        """Show `stage` running: ours just asked for, or one the engine started (run-all, another viewer)."""
         self.busy = True
         self._progress_figure = "starting"
         self.board.started(stage)
@@ -401,28 +538,66 @@ class PqatApp(App[int]):
         self.selected = Step.of(stage)
         self._set_status(f"Running {stage.title}… c cancels")
         self._refresh_everything()
-        self._stage_worker = self._run_stage(self.engine, stage)
+        self._quit_question_changed()
 
-    @work(thread=True, group="engine")
-    def _run_stage(self, engine: PipelineEngine, stage: Stage) -> None:
-        # The worker's own cancel flag is the engine's stop flag: `c`, quitting, and the app shutting down
-        # for any reason all stop training within a batch.
-        stop = get_current_worker().cancelled_event
-        started = time.monotonic()
+    def _apply_state(self, state: WorkerState, *, first: bool = False) -> None:
+        """The engine's word on its state: done and stale stages, who drives, a stage another started."""
+        self.engine_state = state
+        if state.versions:
+            self._say_versions(state.versions)
+        if not self.busy:
+            self.results = state.results
+            self.board.sync(state.done, state.stale)
+            for stage in state.done:
+                self.errors.pop(stage, None)
+        if state.running is not None and self.board.running is None:
+            self._stage_began(state.running)  # attached while it runs, or another viewer started it
+        if first and not state.driver:
+            self._log("Watching: another viewer drives this run (t takes control)")
+        self._refresh_everything()
 
-        def emit(event: object) -> None:
-            self.post_message(EngineEventPosted.wrap(event))  # type: ignore[arg-type]
-
-        try:
-            engine.run_stage(stage, emit, stop)
-        except Exception as error:  # the protocol says it never raises; if it does, the app still recovers
-            for line in traceback.format_exc().splitlines():
-                emit(LogMessage(line, "error", stage))
-            emit(StageFailed(stage, time.monotonic() - started, f"internal error: {one_line_error(error)}"))
+    def _replay(self, history: History) -> None:
+        """What the engine process did before we connected: the log, and the running stage's curves."""
+        if not history.events:
+            return
+        self._log("— the run so far —")
+        running = self.board.running
+        for event in history.events:
+            self._log_event(event)
+            if running is None or getattr(event, "stage", None) is not running:
+                continue
+            if Step.of(running) in TRAINING_STEPS:
+                panel = self._training_panel(running)
+                if isinstance(event, StageStarted):
+                    panel.training_started(event)
+                elif isinstance(event, EpochEnded):
+                    panel.epoch_ended(event)
+                elif isinstance(event, BatchProgress):
+                    panel.batch_progress(event)
+        self._log("— live —")
 
     @on(EngineEventPosted)
     def _engine_event(self, message: EngineEventPosted) -> None:
         event = message.event
+        if isinstance(event, WorkerState):
+            was_driver = self.engine_state is None or self.engine_state.driver
+            self._apply_state(event)
+            if was_driver != event.driver:
+                self.notify("You drive this run now." if event.driver else "Another viewer took control.")
+            return
+        if isinstance(event, History):
+            self._replay(event)
+            return
+        if isinstance(event, Refused):
+            self.notify(event.reason, severity="warning", markup=False)
+            running = self.board.running
+            if self.busy and running is not None and self.engine_state and self.engine_state.running is None:
+                self.board.ended(running, StepState.PENDING, self.engine_state.done)
+                self.busy = False
+                self._refresh_everything()
+            return
+        if isinstance(event, StageStarted) and self.board.running is not event.stage:
+            self._stage_began(event.stage)
         if isinstance(event, BatchProgress):
             self._training_panel(event.stage).batch_progress(event)
             # The epoch, then how far into it: "ep 4/10 · 45%" (not a share of the whole stage).
@@ -430,52 +605,67 @@ class PqatApp(App[int]):
                 f"ep {event.epoch}/{event.epochs} · {event.batch * 100 // max(event.batches, 1)}%"
             )
             self._refresh_stage_list()
-        elif isinstance(event, EpochEnded):
+            return
+        self._log_event(event)
+        if isinstance(event, EpochEnded):
             self._training_panel(event.stage).epoch_ended(event)
             self._progress_figure = f"ep {event.epoch}/{event.epochs}"
-            self._log(f"{event.stage.title} epoch {event.epoch}/{event.epochs}: {_metrics(event.metrics)}")
             self._refresh_stage_list()
+        elif isinstance(event, StageStarted):
+            if Step.of(event.stage) in TRAINING_STEPS:
+                self._training_panel(event.stage).training_started(event)
+        elif isinstance(event, StageFinished):
+            self._stage_ended(event.stage, StepState.DONE)
+        elif isinstance(event, StageFailed):
+            self.errors[event.stage] = event.error
+            self.notify(event.error, title=f"{event.stage.title} failed", severity="error", markup=False)
+            self._stage_ended(event.stage, StepState.FAILED)
+        elif isinstance(event, StageCancelled):
+            self._stage_ended(event.stage, StepState.CANCELLED)
+
+    def _log_event(self, event: EngineEvent) -> None:
+        """An engine event's line in the log pane (batch progress has none)."""
+        if isinstance(event, EpochEnded):
+            self._log(f"{event.stage.title} epoch {event.epoch}/{event.epochs}: {_metrics(event.metrics)}")
         elif isinstance(event, StageStarted):
             epochs = f" ({event.epochs} epoch{'s' if event.epochs != 1 else ''})" if event.epochs else ""
             self._log(f"{event.stage.title} started{epochs}")
-            if Step.of(event.stage) in TRAINING_STEPS:
-                self._training_panel(event.stage).training_started(event)
         elif isinstance(event, LogMessage):
             prefix = f"{event.stage.title}: " if event.stage else ""
             self._log(prefix + event.text, event.level)
         elif isinstance(event, StageFinished):
-            self.results = event.results
             self._log(f"{event.stage.title} done in {event.seconds:.1f} s")
-            self._stage_ended(event.stage, StepState.DONE)
         elif isinstance(event, StageFailed):
-            self.errors[event.stage] = event.error
             self._log(f"{event.stage.title} failed: {event.error}", "error")
-            self.notify(event.error, title=f"{event.stage.title} failed", severity="error", markup=False)
-            self._stage_ended(event.stage, StepState.FAILED)
         elif isinstance(event, StageCancelled):
             self._log(f"{event.stage.title} cancelled after {event.seconds:.1f} s", "warning")
-            self._stage_ended(event.stage, StepState.CANCELLED)
 
     def _stage_ended(self, stage: Stage, state: StepState) -> None:
-        """The engine's final word on a stage: the only place `busy` is cleared."""
-        assert self.engine is not None
-        self.results = self.engine.results
-        self.board.ended(stage, state, self.engine.done_stages())
+        """The engine's final word on a stage: the only place `busy` is cleared.
+
+        The engine sent its new state just before this event: the done stages, and whether it goes on.
+        """
+        engine_state = self.engine_state
+        assert engine_state is not None
+        self.results = engine_state.results
+        self.board.ended(stage, state, engine_state.done)
         self.busy = False
         if self._quit_when_stopped:
-            self.exit(0)
+            self._quit(stop=True)
             return
-        if state is not StepState.DONE:
-            self._run_all = False
+        if engine_state.running is not None:
+            self._stage_began(engine_state.running)  # run-all goes on
+            return
         next_stage = self.board.next_stage()
-        if self._run_all and next_stage is not None:
-            self._start(next_stage)
-            return
-        self._run_all = False
+        self._quit_question_changed()
         if state is StepState.DONE and next_stage is None and self.selected.stage == stage:
             self.selected = Step.COMPARE  # not after a cancelled re-run: the earlier output is still done
         self._set_status(self._idle_status())
         self._refresh_everything()
+
+    def _quit_question_changed(self) -> None:
+        if isinstance(self.screen, QuitScreen):
+            self.screen.ask(self._quit_question())
 
     # Drawing.
 
@@ -525,6 +715,8 @@ class PqatApp(App[int]):
             self._set_status(self._idle_status())
 
     def _idle_status(self) -> str:
+        if self.engine_state is not None and not self.engine_state.driver:
+            return "Watching: another viewer drives this run · t takes control"
         next_stage = self.board.next_stage()
         if next_stage is None:
             return "Every stage done · r re-runs the selected one"
@@ -543,10 +735,11 @@ class PqatApp(App[int]):
         self.selected = message.step
 
 
-def _stale_stages(engine: PipelineEngine) -> set[Stage]:
-    """The stages an engine with a run folder reports stale; none for one without."""
-    stale_stages = getattr(engine, "stale_stages", None)
-    return set(stale_stages()) if stale_stages is not None else set()
+def _as_link(loaded: LoadedEngine) -> EngineLink:
+    """The factory's engine as the app drives it: a link already, or a plain engine run in a thread."""
+    if isinstance(loaded.engine, EngineLink):
+        return loaded.engine
+    return LocalLink(loaded.engine, versions=dict(loaded.versions), summary=loaded.summary)
 
 
 def _model_of_run(run_dir: Path | None) -> str | None:

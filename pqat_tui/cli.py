@@ -1,5 +1,5 @@
 """The `pqat-tui` command line: the app by default, `run` headless, `report` to re-render a results file,
-`config` to print the effective config.
+`config` to print the effective config, `ps` to list runs and `attach` to open the app on a running one.
 
 Each command's work lives in its own module, imported only when that command runs, so that `--help` and
 `report` never pay for TensorFlow.
@@ -27,13 +27,22 @@ from engine.config_file import (
     unknown_key_error,
     with_setting,
 )
-from engine.run_store import CONFIG_FILE, DEFAULT_RUNS_ROOT, RunFolder, RunStoreError, resolve_resume_dir
+from engine.run_store import (
+    CONFIG_FILE,
+    DEFAULT_RUNS_ROOT,
+    MANIFEST_FILE,
+    WORKER_FILE,
+    RunFolder,
+    RunStoreError,
+    resolve_resume_dir,
+)
 from engine.user_model import UserModelError, check_model_file, saved_model_choice
 
 EXIT_USAGE = 2
 RESUME_LATEST = ""  # `--resume` given without a folder
 # The formats of `pqat-tui report` (pqat_tui.report.render.FORMATS, not imported here: --help stays light).
 REPORT_FORMATS = ["html", "svg", "md", "txt", "json"]
+ATTACHABLE = (MANIFEST_FILE, WORKER_FILE)  # a run folder holds one of these from its first second
 
 
 def _pipeline_options(*, for_subcommand: bool = False) -> argparse.ArgumentParser:
@@ -135,6 +144,11 @@ def _pipeline_options(*, for_subcommand: bool = False) -> argparse.ArgumentParse
     return parser
 
 
+def _sentence(summary: str) -> str:
+    """A subcommand's one-line help as the first sentence of its own --help."""
+    return f"{summary[:1].upper()}{summary[1:]}."
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _pipeline_options(for_subcommand=True)
     parser = argparse.ArgumentParser(
@@ -152,16 +166,46 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         parents=[common],
         help=run_help,
-        description=f"{run_help[0].upper()}{run_help[1:]}. Finished stages are kept in the run folder "
+        description=f"{_sentence(run_help)} Finished stages are kept in the run folder "
         "(--resume picks them up). Exit status: 0 done, 1 a stage failed, 2 bad input, 130 interrupted.",
     )
     run.add_argument("--json", metavar="PATH", help="write the results as JSON (schema 1)")
     run.add_argument("--report", metavar="DIR", help="export a report (all formats) into DIR")
+    run.add_argument(
+        "--detach",
+        action="store_true",
+        help="run every stage in a background engine process and return at once; it writes to the run "
+        "folder and survives the terminal (`pqat-tui attach` watches it, `pqat-tui ps` lists it)",
+    )
+    attach_help = (
+        "open the app on a run whose engine process is running (after `d`, `run --detach` or a dropped "
+        "connection); a run that has ended is reopened"
+    )
+    attach = commands.add_parser(
+        "attach",
+        help=attach_help,
+        description=_sentence(attach_help),
+    )
+    attach.add_argument(
+        "run",
+        metavar="RUN",
+        nargs="?",
+        help=f"the run folder (default: the latest live run under {DEFAULT_RUNS_ROOT}/, else the latest run)",
+    )
+    ps_help = "list runs: folder, state (running with pid, stage and progress / finished / failed / ...)"
+    ps = commands.add_parser("ps", help=ps_help, description=_sentence(ps_help))
+    ps.add_argument(
+        "folders",
+        metavar="FOLDER",
+        nargs="*",
+        help=f"run folders, or folders holding runs (default: {DEFAULT_RUNS_ROOT}/)",
+    )
+    ps.add_argument("--json", action="store_true", help="print the list as JSON")
     report_help = "re-render the results of an earlier run (no TensorFlow)"
     report = commands.add_parser(
         "report",
         help=report_help,
-        description=f"{report_help[0].upper()}{report_help[1:]}: as coloured tables on a terminal, or as "
+        description=f"{_sentence(report_help)[:-1]}: as coloured tables on a terminal, or as "
         "HTML, SVG, Markdown, plain text or JSON.",
     )
     report.add_argument(
@@ -179,12 +223,27 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="PATH",
         help="write here instead of standard output; .html .svg .md .txt or .json choose the format",
     )
+    inspect_help = (
+        "list the tensors (shape, type, quantization, zeros, unique values, bytes) and operators of "
+        "any .tflite file (no TensorFlow)"
+    )
+    inspect = commands.add_parser(
+        "inspect",
+        help=inspect_help,
+        description=_sentence(inspect_help),
+    )
+    inspect.add_argument("file", metavar="FILE.tflite", help="the .tflite model to read")
+    inspect.add_argument(
+        "--json",
+        action="store_true",
+        help='print {"tensors": [...], "operators": {name: count}} as JSON instead of tables',
+    )
     config_help = "print the effective config (defaults < config file < flags) as TOML"
     commands.add_parser(
         "config",
         parents=[common],
         help=config_help,
-        description=f"{config_help[0].upper()}{config_help[1:]}; pass it back with --config FILE.",
+        description=f"{_sentence(config_help)[:-1]}; pass it back with --config FILE.",
     )
     return parser
 
@@ -263,6 +322,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         from pqat_tui.report_command import report_command
 
         return report_command(args)
+    if args.command == "inspect":
+        from pqat_tui.inspect_command import inspect_command
+
+        return inspect_command(args)
+    if args.command == "ps":
+        from pqat_tui.ps_command import ps_command
+
+        return ps_command(args)
+    if args.command == "attach":
+        return _attach(args)
     try:
         # Resolved once: `--resume` alone names the latest run, and says which folders it passed over.
         run_dir = run_dir_from_args(args)
@@ -286,6 +355,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise UserModelError("--no-train needs --model: the example's model has to be trained")
     except (RunStoreError, UserModelError) as error:
         _usage_error(str(error))
+    if args.command == "run" and args.detach:
+        from pqat_tui.background import run_detached
+
+        return run_detached(config, args)
     if args.command == "run":
         from pqat_tui.headless import run_command
 
@@ -308,6 +381,26 @@ def _data_fault(config: PipelineConfig) -> str | None:
     if config.strategy == "multiworker" and not os.environ.get("TF_CONFIG"):
         return "strategy multiworker needs TF_CONFIG: the cluster's workers and this one's task (see README)"
     return None
+
+
+def _attach(args: argparse.Namespace) -> int:
+    """`pqat-tui attach [RUN]`: the app on the run's live engine process, or on the run reopened."""
+    from engine.live import latest_live_run
+
+    try:
+        if args.run:
+            run_dir = Path(args.run)
+            if not run_dir.is_dir() or not any((run_dir / name).is_file() for name in ATTACHABLE):
+                raise RunStoreError(f"{run_dir}: not a pqat-tui run folder (no {MANIFEST_FILE})")
+        else:
+            run_dir = latest_live_run(DEFAULT_RUNS_ROOT) or resolve_resume_dir(None, DEFAULT_RUNS_ROOT)
+        config_file = run_dir / CONFIG_FILE
+        config = read_config_file(config_file) if config_file.is_file() else PipelineConfig()
+    except (ConfigError, RunStoreError) as error:
+        _usage_error(str(error))
+    from pqat_tui.app_command import app_command
+
+    return app_command(config, run_dir, attach=True)
 
 
 def _config_path(args: argparse.Namespace) -> Path | None:

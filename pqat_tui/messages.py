@@ -7,11 +7,12 @@ from pathlib import Path
 from textual.message import Message
 
 from engine.events import BatchProgress, EngineEvent
-from engine.protocol import PipelineEngine
+from engine.protocol import EngineLink
 
 
 class EngineEventPosted(Message):
-    """One event from the engine, posted from the worker thread."""
+    """One message from the engine (an engine event, or engine.wire's WorkerState, History, Refused),
+    posted from the thread that reads the engine's link."""
 
     def __init__(self, event: EngineEvent) -> None:
         super().__init__()
@@ -34,7 +35,7 @@ class ProgressPosted(EngineEventPosted):
 
 
 class EngineReady(Message):
-    def __init__(self, engine: PipelineEngine, versions: dict[str, str], summary: str = "") -> None:
+    def __init__(self, engine: EngineLink, versions: dict[str, str], summary: str = "") -> None:
         super().__init__()
         self.engine = engine
         self.versions = versions

@@ -54,8 +54,8 @@ STEP_PURPOSE: dict[Step, str] = {
     Step.PRUNE: "prune the weights to the target sparsity and fine-tune",
     Step.QAT: "quantization-aware training of the pruned model",
     Step.PQAT: "pruning-preserving quantization-aware training",
-    Step.CONVERT: "convert QAT and PQAT to int8 .tflite files",
-    Step.EVALUATE: "test accuracy of the .tflite files",
+    Step.CONVERT: "convert QAT and PQAT to int8 .tflite files, the baseline to float (the reference)",
+    Step.EVALUATE: "accuracy per class, latency and changed predictions of each .tflite file",
     Step.PTQ: "post-training quantization of the pruned model",
     Step.COMPARE: "every model side by side",
 }

@@ -18,6 +18,15 @@ from rich.text import Text
 
 from engine.results import DatasetInfo, ModelResult, RunResults, WeightSparsity
 from engine.stages import MODEL_OF_STAGE, Stage
+from pqat_tui.evaluation_tables import (
+    changed_table,
+    latency_caption,
+    latency_cell,
+    latency_conclusions,
+    latency_view,
+    lost_most_lines,
+    per_class_view,
+)
 from pqat_tui.fit import FitToWidth, fit_table, fit_variants
 
 MODEL_LABELS = {
@@ -28,6 +37,8 @@ MODEL_LABELS = {
     "ptq": "PTQ",
 }
 TFLITE_MODELS = ("qat", "pqat", "ptq")
+# The .tflite tables also list the float reference (`models.float`, converted without optimization).
+TFLITE_LABELS = {"float": "Float", **MODEL_LABELS}
 MISSING = Text("—", style="dim")
 # A tensor counts as having kept its sparsity if it is within this of the target (the example's tolerance).
 SPARSITY_TOLERANCE = 0.005
@@ -196,11 +207,13 @@ def tflite_table(results: RunResults) -> Table:
     table.add_column("model")
     for header in ("raw KB", "zipped KB", "weight zeros", "accuracy"):
         table.add_column(header, justify="right", no_wrap=True)
-    for name in TFLITE_MODELS:
+    for name in ("float", *TFLITE_MODELS):
         model = results.models.get(name)
         tflite = model.tflite if model else None
+        if name == "float" and tflite is None:
+            continue  # a run from before the float reference existed
         table.add_row(
-            MODEL_LABELS[name],
+            TFLITE_LABELS[name],
             fmt_kb(tflite.bytes if tflite else None),
             fmt_kb(tflite.zipped_bytes if tflite else None),
             fmt_fraction(tflite_weight_sparsity(model), target),
@@ -212,7 +225,9 @@ def tflite_table(results: RunResults) -> Table:
 def tflite_weights_table(results: RunResults, name: str) -> Table:
     """The weight tensors inside one .tflite file and their zeros."""
     model = results.models.get(name)
-    table = Table(title=_title(f"Weights inside {_label(name)} .tflite"), title_justify="left")
+    table = Table(
+        title=_title(f"Weights inside {TFLITE_LABELS.get(name, name)} .tflite"), title_justify="left"
+    )
     table.add_column("tensor")
     table.add_column("zeros", justify="right", no_wrap=True)
     table.add_column("sparsity", justify="right", no_wrap=True)
@@ -252,6 +267,7 @@ def comparison_table(results: RunResults, bar_width: int = 12) -> Table:
         zipped[name] = tflite.zipped_bytes if tflite else None
         accuracy = tflite.accuracy if tflite and tflite.accuracy is not None else None
         accuracies[name] = model.keras_accuracy if accuracy is None and model is not None else accuracy
+    table.add_column("latency", justify="right", no_wrap=True)
     largest = max((v for v in zipped.values() if v is not None), default=0)
     bars = {
         "zipped size": (zipped, largest),
@@ -272,8 +288,10 @@ def comparison_table(results: RunResults, bar_width: int = 12) -> Table:
             fmt_fraction(sparsity, target if name != "baseline" else None),
             fmt_kb(tflite.bytes if tflite else None),
             fmt_kb(tflite.zipped_bytes if tflite else None),
+            latency_cell(results, name),
             *[_bar(values[name], maximum, bar_width) for values, maximum in bars.values()],
         )
+    table.caption = latency_caption(results)
     return table
 
 
@@ -318,7 +336,7 @@ def conclusions(results: RunResults) -> list[str]:
             f"PQAT TFLite accuracy {pqat_acc:.4f} vs post-training quantization "
             f"{ptq_acc:.4f} ({delta:+.2f} points)."
         )
-    return lines
+    return lines + latency_conclusions(results) + lost_most_lines(results)
 
 
 def conclusions_text(results: RunResults) -> Text:
@@ -518,6 +536,9 @@ def run_summary(results: RunResults) -> Group:
         fit_table(accuracy_table(results)),
         fit_table(sparsity_table(results)),
         fit_table(tflite_table(results)),
+        latency_view(results),
+        per_class_view(results),
+        changed_table(results),
         comparison(results),
         conclusions_text(results),
     ]

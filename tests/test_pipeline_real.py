@@ -110,13 +110,20 @@ def test_json_has_the_issue_shape(full_run) -> None:
     results, raw, *_ = full_run
     assert raw["schema"] == 1
     assert raw["dataset"] == {**raw["dataset"], "source": "sample", "train": 4000, "test": 1000}
-    assert set(raw["models"]) == {"baseline", "pruned", "qat", "pqat", "ptq"}
+    assert set(raw["models"]) == {"baseline", "pruned", "qat", "pqat", "ptq", "float"}
     for name, model in raw["models"].items():
         assert set(model) >= {"keras_accuracy", "sparsity", "tflite"}
-        if name in ("qat", "pqat", "ptq"):
+        if name in ("qat", "pqat", "ptq", "float"):
             assert set(model["tflite"]) >= {"bytes", "zipped_bytes", "accuracy", "weight_sparsity"}
+            assert set(model["tflite"]) >= {"latency_ms", "throughput_ips", "per_class_accuracy", "confusion"}
+            assert set(model["tflite"]["latency_ms"]) == {"threads_1", "threads_all"}
+            assert {"p50", "p95"} <= set(model["tflite"]["latency_ms"]["threads_1"])
+            assert len(model["tflite"]["per_class_accuracy"]) == 10
         else:
             assert model["tflite"] is None
+            assert len(model["per_class_accuracy"]) == 10 and len(model["confusion"]) == 10
+        if name in ("qat", "pqat", "ptq"):
+            assert set(model["tflite"]["changed_vs_baseline"]) >= {"fixed", "broken"}
     assert set(raw["stage_seconds"]) == {s.value for s in Stage}
     assert raw["config"]["baseline"]["epochs"] == 10
     assert {"tensorflow", "tf_keras", "tfmot", "litert", "python"} <= set(raw["versions"])
@@ -126,9 +133,40 @@ def test_json_has_the_issue_shape(full_run) -> None:
 
 @pytest.mark.slow
 @pytest.mark.xdist_group("full_run")
+def test_the_float_reference_and_what_each_file_changed(full_run) -> None:
+    results, *_, run_dir = full_run
+    models = results.models
+    reference = models["float"].tflite
+    assert (run_dir / "models" / "float.tflite").is_file()
+    # The float .tflite computes what the Keras baseline does.
+    assert reference.classes == models["baseline"].classes
+    assert reference.accuracy == pytest.approx(models["baseline"].keras_accuracy, abs=0.002)
+    for name in ("qat", "pqat", "ptq"):
+        tflite = models[name].tflite
+        changed = tflite.changed
+        # Fixed minus broken is exactly the accuracy difference with the reference, in images.
+        delta = round((tflite.accuracy - reference.accuracy) * results.dataset.test)
+        assert changed.fixed - changed.broken == delta, name
+        pictured = [image for image in changed.images if image.pixels]
+        assert len(pictured) == min(50, changed.changed) and all(len(i.pixels) == 784 for i in pictured)
+        assert sum(tflite.classes.images) == results.dataset.test
+        latency = tflite.latency
+        assert latency.threads_1.runs >= 200 and 0 < latency.threads_1.p50_ms <= latency.threads_1.p95_ms
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("full_run")
 def test_headless_prints_the_tables(full_run) -> None:
     _, _, printed, _ = full_run
-    for heading in ("Accuracy on the test set", "Per-layer sparsity", "TFLite models", "PTQ"):
+    for heading in (
+        "Accuracy on the test set",
+        "Per-layer sparsity",
+        "TFLite models",
+        "PTQ",
+        "Latency per image",
+        "Accuracy per class",
+        "than float",
+    ):
         assert heading in printed
     assert "Traceback" not in printed
     assert "…" not in printed[printed.index("Accuracy on the test set") :]  # `run | cat`: 80 columns, no cut

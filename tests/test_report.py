@@ -108,9 +108,9 @@ def test_markdown_report_is_github_tables_read_from_the_same_cells(rendered: dic
         assert f"- {conclusion}" in md
     assert "**Comparison**" in md
     # No accuracy bars: 0.939 to 0.945 draw the same bar (tables.bars_tell_apart).
-    assert "| model | Keras acc | TFLite acc | sparsity | raw KB | zipped KB | zipped size |" in md
-    assert "|:---|---:|---:|---:|---:|---:|:---|" in md
-    assert "| PQAT | 0.9440 | 0.9440 | 50.0% | 24.46 | 14.56 | ██████████▎ |" in md
+    assert "| model | Keras acc | TFLite acc | sparsity | raw KB | zipped KB | latency | zipped size |" in md
+    assert "|:---|---:|---:|---:|---:|---:|---:|:---|" in md
+    assert "| PQAT | 0.9440 | 0.9440 | 50.0% | 24.46 | 14.56 | — | ██████████▎ |" in md
     assert "| dense/kernel | 50.0% 10140/20280 | 1.6% 324/20280 | 50.0% 10140/20280 |" in md
     assert "| Convert | done | 5.3 | zipped QAT 17.02 KB, PQAT 14.56 KB |" in md
     assert "| LiteRT | 2.3.0 |" in md

@@ -57,8 +57,11 @@ def cold(tiny_run: TinyRun) -> tuple[Path, RunResults]:
 
 
 def _comparable(results: RunResults) -> dict:
-    """Everything a run computes (not how long it took, nor the versions that computed it)."""
+    """Everything a run computes (not how long it took, how fast the files ran, nor the versions)."""
     data = results.to_json()
+    for model in data["models"].values():
+        for timing in ("latency_ms", "throughput_ips"):
+            (model.get("tflite") or {}).pop(timing, None)
     return {"models": data["models"], "dataset": data["dataset"], "config": data["config"]}
 
 
@@ -74,12 +77,16 @@ def test_a_run_folder_holds_config_manifest_models_results_and_events(cold) -> N
         for relative in record.artifacts:
             assert (folder / relative).is_file()
     assert manifest.record(Stage.PRUNE).metrics["kernel_sparsity"] == pytest.approx(0.5, abs=0.01)
-    assert set(manifest.record(Stage.CONVERT).artifacts) == {"models/qat.tflite", "models/pqat.tflite"}
+    assert set(manifest.record(Stage.CONVERT).artifacts) == {
+        "models/float.tflite",
+        "models/qat.tflite",
+        "models/pqat.tflite",
+    }
     assert set(manifest.record(Stage.QAT).artifacts) == {"models/qat.h5"}
     for keras_file in ("baseline.keras", "pruned.keras"):
         assert zipfile.is_zipfile(folder / "models" / keras_file)  # the .keras format, not HDF5 misnamed
     assert _started(folder) == [s.value for s in Stage]
-    assert set(results.models) == {"baseline", "pruned", "qat", "pqat", "ptq"}
+    assert set(results.models) == {"baseline", "pruned", "qat", "pqat", "ptq", "float"}
 
 
 def test_resume_with_unchanged_config_runs_nothing(cold, tmp_path: Path) -> None:
@@ -172,3 +179,24 @@ def test_a_second_process_on_the_same_run_is_refused(cold, tmp_path: Path) -> No
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_a_run_from_before_the_float_reference_evaluates_without_it(cold, tmp_path: Path) -> None:
+    """A folder whose Convert left no float.tflite: Convert is kept, Evaluate runs without a reference."""
+    folder, _ = cold
+    copy = _copy(folder, tmp_path / "older")
+    (copy / "models/float.tflite").unlink()
+    manifest = json.loads((copy / "manifest.json").read_text())
+    del manifest["stages"]["convert"]["artifacts"]["models/float.tflite"]
+    del manifest["stages"]["evaluate"]
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    results = json.loads((copy / "results.json").read_text())
+    del results["models"]["float"]
+    (copy / "results.json").write_text(json.dumps(results))
+    status, output = _run("--resume", str(copy))
+    assert status == 0, output
+    assert _started(copy)[len(Stage) :] == [Stage.EVALUATE.value]
+    after = RunResults.read_json(copy / "results.json")
+    assert "float" not in after.models
+    pqat = after.models["pqat"].tflite
+    assert pqat.latency is not None and pqat.classes is not None and pqat.changed is None

@@ -193,7 +193,7 @@ def test_stage_metrics_pick_each_stage_headline() -> None:
 def test_every_model_stage_has_its_files() -> None:
     assert stage_artifact_paths(Stage.BASELINE) == {"baseline": "models/baseline.keras"}
     assert stage_artifact_paths(Stage.PQAT) == {"pqat": "models/pqat.h5"}
-    assert set(stage_artifact_paths(Stage.CONVERT)) == {"qat", "pqat"}
+    assert set(stage_artifact_paths(Stage.CONVERT)) == {"float", "qat", "pqat"}
     assert stage_artifact_paths(Stage.EVALUATE) == {}
 
 

@@ -141,3 +141,41 @@ def test_stages_stale_after_a_settings_change(snap_compare, size: tuple[int, int
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("part", ["per-class", "confusion", "changed-images"])
+def test_evaluate_panel_parts(snap_compare, part: str, size: tuple[int, int]) -> None:
+    """Evaluate scrolled to each of its parts (its top, the latency, is the full-run snapshot's)."""
+    engine = FakeEngine()
+    app = PqatApp(engine.config, fake_factory(engine))
+
+    async def run_before(pilot: Pilot) -> None:
+        await _after_run_all(Step.EVALUATE)(pilot)
+        if part == "changed-images":
+            await pilot.press("right_square_bracket")  # the second picture first
+        panel = app.query_one(f"#panel-{Step.EVALUATE.value}")
+        panel.scroll_to_widget(panel.query_one(f"#{part}"), animate=False, top=True)
+        await pilot.pause()
+        await pilot.wait_for_scheduled_animations()
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_inspector_on_the_pqat_file(snap_compare, size: tuple[int, int]) -> None:
+    from textual.widgets import Static
+
+    from pqat_tui.screens.inspect import InspectScreen
+
+    engine = FakeEngine()
+    app = PqatApp(engine.config, fake_factory(engine))
+
+    async def run_before(pilot: Pilot) -> None:
+        await _after_run_all(Step.EVALUATE)(pilot)
+        await pilot.press("i")
+        await _settle(pilot, lambda: isinstance(app.screen, InspectScreen))
+        text = app.screen.query_one("#inspect-text", Static)
+        await _settle(pilot, lambda: "Reading" not in str(text.content))
+
+    assert snap_compare(app, terminal_size=size, run_before=run_before)

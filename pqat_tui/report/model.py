@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
+from rich.console import RenderableType
 from rich.table import Table
 
 from engine.results import RunResults
 from engine.stages import Stage
+from pqat_tui import evaluation_tables as evaluation
 from pqat_tui import tables
 from pqat_tui.tables import StageStatus
 
@@ -28,7 +30,15 @@ class Bullets:
     lines: tuple[str, ...]
 
 
-Block = Table | Paragraph | Bullets
+@dataclass(frozen=True)
+class Figure:
+    """A drawing (e.g. test images in half-block characters): as it is in HTML, SVG and text, a code block
+    in Markdown."""
+
+    renderable: RenderableType
+
+
+Block = Table | Paragraph | Bullets | Figure
 
 
 @dataclass(frozen=True)
@@ -90,6 +100,7 @@ def build_report(results: RunResults, generated_at: datetime | None = None) -> R
                     tables.tflite_table(results),
                 ),
             ),
+            _deployment(results),
             _sparsity(results),
             _history(results),
             _setup(results),
@@ -122,6 +133,21 @@ def _results(results: RunResults) -> ReportSection:
         "Results",
         (tables.comparison_table(results), tables.accuracy_table(results), tables.tflite_table(results)),
     )
+
+
+def _deployment(results: RunResults) -> ReportSection:
+    """What the deployed files do: latency, accuracy per class, confusion, and the images they changed."""
+    blocks: list[Block] = [evaluation.latency_table(results)]
+    speed = evaluation.latency_conclusions(results)
+    if speed:
+        blocks.append(Bullets(tuple(speed)))
+    blocks += [evaluation.per_class_table(results), evaluation.changed_table(results)]
+    for column in evaluation.ALL_COLUMNS:
+        if column.classes(results) is not None:
+            blocks.append(evaluation.confusion_table(results, column))
+    for name in evaluation.deployed_with_changes(results):
+        blocks.append(Figure(evaluation.ChangedImagesView(results, name, rows=2, keys=False)))
+    return ReportSection("Deployment: latency, classes, changed predictions", tuple(blocks))
 
 
 def _sparsity(results: RunResults) -> ReportSection:

@@ -20,7 +20,7 @@ from rich.terminal_theme import MONOKAI
 from rich.text import Text
 
 from pqat_tui.fit import fit_table
-from pqat_tui.report.model import Block, Bullets, Paragraph, Report
+from pqat_tui.report.model import Block, Bullets, Figure, Paragraph, Report
 
 # Wide enough for the comparison table's bars, narrow enough to read in a browser or a pull request.
 REPORT_WIDTH = 110
@@ -57,6 +57,8 @@ def _block_renderable(block: Block) -> RenderableType:
         return Text(block.text, style=block.style)
     if isinstance(block, Bullets):
         return Text("\n").join(Text(f"• {line}") for line in block.lines)
+    if isinstance(block, Figure):
+        return block.renderable
     return fit_table(block)  # on a narrow terminal the table gives way without cutting digits
 
 
@@ -161,6 +163,8 @@ def _block_markdown(block: Block) -> str:
         return block.text
     if isinstance(block, Bullets):
         return "\n".join(f"- {line}" for line in block.lines)
+    if isinstance(block, Figure):
+        return "```text\n" + cell_text(block.renderable) + "\n```"
     return table_to_markdown(block)
 
 
