@@ -25,7 +25,7 @@ def test_every_stage_ran_and_the_results_have_the_issue_shape(tiny_run: TinyRun)
     assert raw["schema"] == 1
     assert (raw["dataset"]["train"], raw["dataset"]["test"]) == (TINY_TRAIN, TINY_TEST)
     assert set(raw["stage_seconds"]) == {s.value for s in Stage}
-    assert set(raw["models"]) == {"baseline", "pruned", "qat", "pqat", "ptq"}
+    assert set(raw["models"]) >= {"baseline", "pruned", "qat", "pqat", "ptq"}
     for name in ("qat", "pqat", "ptq"):
         assert set(raw["models"][name]["tflite"]) >= {"bytes", "zipped_bytes", "accuracy", "weight_sparsity"}
     assert not raw.get("failures")

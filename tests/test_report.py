@@ -151,8 +151,8 @@ def test_partial_run_shows_failed_and_missing_stages(results: RunResults) -> Non
     assert status in text and status in md
     assert "| QAT | failed | — | ResourceExhaustedError: out of memory |" in md
     assert "| PTQ | not run | — | — |" in md
-    # Still a row in the comparison, marked missing (no bars: no model has a size to draw).
-    assert "| PQAT | — | — | — | — | — |\n" in md
+    # Still a row in the comparison, marked missing (no bars: no model has a size to draw; no latency).
+    assert "| PQAT | — | — | — | — | — | — |\n" in md
     assert CONCLUSIONS[0] in text
     assert "PQAT kept" not in text and "smaller zipped" not in text
 
