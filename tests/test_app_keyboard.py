@@ -280,11 +280,6 @@ async def test_engine_log_lines_do_not_repeat_the_stage_name() -> None:
         assert "PTQ: int8 .tflite: 24.9 KB" in app.query_one(LogPane).text
 
 
-def test_ptq_log_line_leaves_the_stage_name_to_the_listener() -> None:
-    source = (Path(__file__).parent.parent / "engine" / "conversion.py").read_text()
-    assert '"PTQ .tflite' not in source and "int8 .tflite:" in source
-
-
 async def test_header_names_the_data_model_and_run_folder() -> None:
     engine = FakeEngine()
     app = PqatApp(engine.config, fake_factory(engine), run_dir=Path("runs/2026-11-25T17-30-00Z"))

@@ -11,6 +11,7 @@ import pytest
 from conftest import TINY_TEST, TINY_TRAIN, TinyRun
 
 from engine.results import ModelResult, RunResults
+from engine.run_store import EventLog
 from engine.stages import Stage
 
 pytestmark = pytest.mark.real_engine
@@ -76,4 +77,16 @@ def test_run_prints_the_tables_without_cutting_a_number(tiny_run: TinyRun) -> No
         assert heading in printed
     assert "Traceback" not in printed
     assert "…" not in printed[printed.index("Accuracy on the test set") :]  # the tables, at 80 columns
-    assert "PTQ: PTQ" not in printed and "int8 .tflite:" in printed
+    assert "int8 .tflite (" in printed
+
+
+def test_engine_log_lines_leave_their_stage_name_to_the_listener(tiny_run: TinyRun) -> None:
+    """The app writes "PTQ: " before a PTQ line; a line that starts with "PTQ" again reads "PTQ: PTQ …"."""
+    logged = [
+        (Stage(event["stage"]), event["text"])
+        for event in EventLog(tiny_run.run_dir / "events.jsonl").read()
+        if event["event"] == "LogMessage" and event.get("stage")
+    ]
+    assert any(stage is Stage.PTQ for stage, _ in logged)
+    repeats = [text for stage, text in logged if text.startswith((f"{stage.title} ", f"{stage.title}:"))]
+    assert not repeats

@@ -27,7 +27,8 @@ REPO = Path(__file__).resolve().parents[2]
 async def take(out: Path, size: tuple[int, int]) -> None:
     out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="pqat-screens-") as scratch:
+    # The engine process may still be writing its last file into the run as the script ends.
+    with tempfile.TemporaryDirectory(prefix="pqat-screens-", ignore_cleanup_errors=True) as scratch:
         os.chdir(scratch)  # the header shows the run folder as a person sees it: runs/<UTC time>/
         run_dir = new_run_dir(Path("runs"))
         app = PqatApp(PipelineConfig(data="sample"), real_engine_factory(run_dir), run_dir=run_dir)
