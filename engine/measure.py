@@ -22,8 +22,13 @@ from engine.tflite_run import TFLITE_BATCH, TFLitePredictor
 from engine.tflite_run import as_input as _as_input  # noqa: F401
 from engine.tflite_run import evaluation_threads as evaluation_threads
 
-# The TFLite operators that hold a model's weights, and which of their inputs is the weight tensor.
-WEIGHT_OPS = {"CONV_2D": 1, "DEPTHWISE_CONV_2D": 1, "FULLY_CONNECTED": 1}
+# The TFLite operators that hold a model's weights: which of their inputs is the weight tensor, and the
+# name of the Keras weight it comes from.
+WEIGHT_OPS = {
+    "CONV_2D": (1, "kernel"),
+    "DEPTHWISE_CONV_2D": (1, "depthwise_kernel"),
+    "FULLY_CONNECTED": (1, "kernel"),
+}
 
 
 def weight_name(layer_name: str, variable_name: str) -> str:
@@ -57,9 +62,15 @@ def keras_weight_sparsity(model: keras.Model) -> tuple[WeightSparsity, ...]:
 
 
 def layer_names(model: keras.Model) -> tuple[str, ...]:
-    """The names of a model's layers, a wrapped layer by its own name (`conv2d`, not `quant_conv2d`)."""
+    """The names of a model's layers that hold a kernel, a wrapped layer by its own name (`conv2d`, not
+    `quant_conv2d`). Only these can own a weight tensor in the .tflite file; leaving the others out keeps a
+    folded batch normalization (`conv_bn` in `.../conv/Conv2D;.../conv_bn/FusedBatchNormV3`) from taking
+    the convolution's place."""
+    # A wrapper's own weights: QuantizeWrapper takes the kernel over from the layer it wraps.
     return tuple(
-        layer.layer.name if isinstance(layer, keras.layers.Wrapper) else layer.name for layer in model.layers
+        layer.layer.name if isinstance(layer, keras.layers.Wrapper) else layer.name
+        for layer in model.layers
+        if any("kernel" in w.name for w in layer.weights)
     )
 
 
@@ -82,26 +93,28 @@ def tflite_weight_sparsity(content: bytes, layer_names: Iterable[str] = ()) -> t
     known = sorted(set(layer_names), key=len, reverse=True)
     found: list[WeightSparsity] = []
     for position, op in enumerate(interpreter._get_ops_details()):  # noqa: SLF001 - no public op listing
-        weight_input = WEIGHT_OPS.get(op["op_name"])
-        if weight_input is None or len(op["inputs"]) <= weight_input:
+        if op["op_name"] not in WEIGHT_OPS:
+            continue
+        weight_input, weight = WEIGHT_OPS[op["op_name"]]
+        if len(op["inputs"]) <= weight_input:
             continue
         index = int(op["inputs"][weight_input])
         details = tensors.get(index)
         if details is None:
             continue
         values = interpreter.get_tensor(index)
-        name = _tflite_tensor_label(details["name"], op["op_name"], position, known, values.dtype)
+        name = _tflite_tensor_label(details["name"], op["op_name"], position, known, values.dtype, weight)
         found.append(WeightSparsity(name, int(np.count_nonzero(values == 0)), int(values.size)))
     return tuple(found)
 
 
 def _tflite_tensor_label(
-    tensor_name: str, op_name: str, position: int, layer_names: list[str], dtype: np.dtype
+    tensor_name: str, op_name: str, position: int, layer_names: list[str], dtype: np.dtype, weight: str
 ) -> str:
     parts = [part.removeprefix("quant_") for chunk in tensor_name.split(";") for part in chunk.split("/")]
     for layer in layer_names:
         if layer in parts:
-            return f"{layer}/kernel ({np.dtype(dtype).name})"
+            return f"{layer}/{weight} ({np.dtype(dtype).name})"
     return f"{op_name.lower()} #{position} weights ({np.dtype(dtype).name})"
 
 

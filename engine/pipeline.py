@@ -26,7 +26,7 @@ from engine.events import (
     StageStarted,
     one_line_error,
 )
-from engine.results import ModelResult, RunResults, TFLiteInfo
+from engine.results import LayerSupport, ModelResult, RunResults, TFLiteInfo
 from engine.stages import MODEL_OF_STAGE, Stage, downstream_of, missing_inputs
 from engine.tf_runtime import installed_versions, is_loaded, load_tensorflow
 from engine.writes import WriteError
@@ -66,6 +66,7 @@ class _Outputs:
     keras_model: Any = None
     models: dict[str, ModelResult] = field(default_factory=dict)
     converted: dict[str, ConvertedModel] = field(default_factory=dict)
+    layer_support: tuple[LayerSupport, ...] | None = None  # the example model's, found by the Data stage
 
 
 class PipelineSession:
@@ -78,16 +79,22 @@ class PipelineSession:
         baseline_model: Any = None,
         train_baseline: bool = True,
         refusals: Mapping[Stage, str] | None = None,
+        layer_support: tuple[LayerSupport, ...] = (),
     ) -> None:
         """`baseline_model`: a user's Keras model the baseline stage fine-tunes (or, with `train_baseline`
         false, only evaluates) instead of training the example's. `refusals`: stages known to be unable to
-        run (tfmot cannot wrap the user's model) and why; they fail at once with that message.
+        run (tfmot cannot wrap the user's model at all) and why; they fail at once with that message.
+        `layer_support`: tfmot's verdict on each layer of the user's model (the Data stage finds the
+        example model's, whose shape follows the data's).
         """
         self.config = config
         self._baseline_model = baseline_model
         self._train_baseline = train_baseline
         self._refusals = dict(refusals or {})
-        self._results = RunResults(config=config.to_dict(), versions=installed_versions())
+        self._layer_support = tuple(layer_support)
+        self._results = RunResults(
+            config=config.to_dict(), versions=installed_versions(), layer_support=self._layer_support
+        )
         self._done: set[Stage] = set()
         self._dataset: Dataset | None = None
         self._keras: dict[Stage, Any] = {}
@@ -233,7 +240,7 @@ class PipelineSession:
                     stage=stage,
                 )
             )
-            return _Outputs(dataset=dataset)
+            return _Outputs(dataset=dataset, layer_support=self._example_support(dataset, stage, emit))
 
         from engine import conversion, training
 
@@ -256,9 +263,13 @@ class PipelineSession:
                     self._keras[Stage.BASELINE], data, self.config.prune, emit, stop
                 )
             elif stage is Stage.QAT:
-                trained = training.qat_stage(self._keras[Stage.PRUNE], data, self.config.qat, emit, stop)
+                trained = training.qat_stage(
+                    self._keras[Stage.PRUNE], data, self.config.qat, emit, stop, self._left_dense()
+                )
             else:
-                trained = training.pqat_stage(self._keras[Stage.PRUNE], data, self.config.pqat, emit, stop)
+                trained = training.pqat_stage(
+                    self._keras[Stage.PRUNE], data, self.config.pqat, emit, stop, self._left_dense()
+                )
             accuracy = trained.result.keras_accuracy
             # The event names its stage; listeners add that context themselves.
             emit(LogMessage(f"test accuracy {accuracy:.4f}", stage=stage))
@@ -280,8 +291,24 @@ class PipelineSession:
                 stop,
                 baseline=self._keras[Stage.BASELINE],
             )
-            return _Outputs(converted={"ptq": ptq}, models={"ptq": ModelResult(tflite=ptq.info)})
+            result = ModelResult(tflite=ptq.info, layers_left_dense=self._left_dense())
+            return _Outputs(converted={"ptq": ptq}, models={"ptq": result})
         raise ValueError(f"unknown stage {stage!r}")
+
+    def _left_dense(self) -> tuple[str, ...]:
+        """The layers the Prune stage left dense (read by the stages that start from its model)."""
+        pruned = self._results.models.get("pruned")
+        return pruned.layers_left_dense if pruned else ()
+
+    def _example_support(self, dataset: Dataset, stage: Stage, emit: Emit) -> tuple[LayerSupport, ...] | None:
+        """tfmot's verdict on each layer of the model built for this data, shown before training."""
+        if self._baseline_model is not None:
+            return None  # the user's: found when it loaded
+        self._ensure_tensorflow(stage, emit)
+        from engine import layer_support, training
+
+        model = training.build_model(dataset.image_shape, dataset.num_classes)
+        return layer_support.inspect_model(model).layers
 
     def _with_tflite(self, converted: dict[str, ConvertedModel]) -> dict[str, ModelResult]:
         return {
@@ -296,6 +323,8 @@ class PipelineSession:
         if stage is Stage.DATA:
             self._dataset = outputs.dataset
             results = replace(results, dataset=outputs.dataset.info if outputs.dataset else None)
+            if outputs.layer_support is not None:
+                results = replace(results, layer_support=outputs.layer_support)
         elif stage is Stage.PTQ:
             self._ptq = outputs.converted["ptq"]
         elif stage in (Stage.CONVERT, Stage.EVALUATE):
@@ -335,7 +364,7 @@ class PipelineSession:
         results = self._results.without(stages=(stage.value,))
         if stage is Stage.DATA:
             self._dataset = None
-            results = replace(results, dataset=None)
+            results = replace(results, dataset=None, layer_support=self._layer_support)
         elif stage is Stage.CONVERT:
             self._converted = {}
             results = results.without(FLOAT_MODEL)
@@ -367,7 +396,12 @@ class PipelineSession:
         reads them runs, so a resumed session costs nothing for the stages it does not run again.
         """
         with self._running:
-            self._results = replace(results, config=self.config.to_dict(), versions=self._results.versions)
+            self._results = replace(
+                results,
+                config=self.config.to_dict(),
+                versions=self._results.versions,
+                layer_support=self._layer_support or results.layer_support,
+            )
             self._done = set(Stage)
             finished = {Stage(s) for s in done}
             for stage in Stage:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -72,9 +72,44 @@ class ModelResult:
     tflite: TFLiteInfo | None = None
     history: tuple[EpochMetrics, ...] = ()
     classes: ClassAccuracy | None = None  # per-class accuracy and confusion of the Keras model
+    params: int | None = None  # the Keras model's parameters, tfmot's masks and quantizer ranges not counted
+    # Layers with weights that pruning did not make sparse (tfmot refused them, or prunes none of their
+    # weights, as with DepthwiseConv2D); for quantized models, also pruned layers left float, which lose
+    # their zeros when fine-tuned. Their kernels are measured, but not against the sparsity target.
+    layers_left_dense: tuple[str, ...] = ()
+    layers_left_float: tuple[str, ...] = ()  # layers tfmot could not quantize: they stay float32
 
     def kernel_sparsity(self) -> tuple[WeightSparsity, ...]:
-        return tuple(w for w in self.sparsity if "kernel" in w.name)
+        """The kernels pruning aims at: every kernel but those of the layers left dense."""
+        return tuple(w for w in self.sparsity if "kernel" in w.name and not self.left_dense(w.name))
+
+    def left_dense(self, weight: str) -> bool:
+        """Whether `weight` (`layer/kernel`, or a .tflite tensor `layer/kernel (int8)`) is a dense layer's."""
+        return weight_layer(weight) in self.layers_left_dense
+
+    def pruned_tflite_weights(self) -> tuple[WeightSparsity, ...]:
+        """The .tflite weight tensors of the layers pruning made sparse."""
+        if self.tflite is None:
+            return ()
+        return tuple(w for w in self.tflite.weight_sparsity if not self.left_dense(w.name))
+
+
+def weight_layer(weight: str) -> str:
+    """The layer a weight belongs to: `block_1_expand` for `block_1_expand/kernel (int8)`."""
+    return weight.rsplit("/", 1)[0] if "/" in weight else weight
+
+
+@dataclass(frozen=True)
+class LayerSupport:
+    """What tfmot does with one layer of the model, in its own verdict (see engine.layer_support)."""
+
+    name: str
+    type: str  # the Keras class, e.g. DepthwiseConv2D
+    params: int
+    prunable: bool  # tfmot's pruning wrapper has weights of this layer to prune
+    prune_note: str  # what pruning does with it, or why it cannot
+    quantizable: bool  # tfmot's default 8-bit scheme (QAT) quantizes it
+    quantize_note: str  # what quantization does with it (and PQAT's scheme, where it differs), or why not
 
 
 @dataclass(frozen=True)
@@ -111,6 +146,9 @@ class RunResults:
     stage_seconds: dict[str, float] = field(default_factory=dict)
     failures: dict[str, str] = field(default_factory=dict)
     versions: dict[str, str] = field(default_factory=dict)
+    # The model's layers and what tfmot can do with each: known before any training (the user's model
+    # when it loads, the example's once the data's shape is known).
+    layer_support: tuple[LayerSupport, ...] = ()
 
     def with_model(self, name: str, model: ModelResult) -> RunResults:
         return replace(self, models={**self.models, name: model})
@@ -132,6 +170,7 @@ class RunResults:
             "stage_seconds": dict(self.stage_seconds),
             "failures": dict(self.failures),
             "versions": dict(self.versions),
+            "layer_support": _layer_support_json(self.layer_support),
         }
 
     @classmethod
@@ -149,6 +188,7 @@ class RunResults:
             stage_seconds=_optional_mapping(document.optional("stage_seconds"), _seconds),
             failures=_optional_mapping(document.optional("failures"), Node.string),
             versions=_optional_mapping(document.optional("versions"), Node.string),
+            layer_support=_layer_support_from_json(document.optional("layer_support")),
         )
 
     def write_json(self, path: Path) -> None:
@@ -198,6 +238,9 @@ def _model_json(m: ModelResult) -> dict[str, Any]:
         "weight_counts": counts,
         "tflite": tflite,
         "history": [{"epoch": e.epoch, **e.metrics} for e in m.history],
+        "params": m.params,
+        "layers_left_dense": list(m.layers_left_dense),
+        "layers_left_float": list(m.layers_left_float),
         **_classes_json(m.classes),
     }
 
@@ -294,6 +337,40 @@ def _model_from_json(node: Node) -> ModelResult:
         tflite=_tflite_from_json(node.optional("tflite")),
         history=() if history is None else history.sequence(_epoch_from_json),
         classes=classes_from_json(node.optional("per_class_accuracy"), node.optional("confusion")),
+        params=_params_from_json(node.optional("params")),
+        layers_left_dense=_names_from_json(node.optional("layers_left_dense")),
+        layers_left_float=_names_from_json(node.optional("layers_left_float")),
+    )
+
+
+# The models' keys added in this wave: each optional, so older results still load.
+
+
+def _params_from_json(node: Node | None) -> int | None:
+    return None if node is None else node.integer()
+
+
+def _names_from_json(node: Node | None) -> tuple[str, ...]:
+    return () if node is None else node.sequence(Node.string)
+
+
+def _layer_support_json(layers: tuple[LayerSupport, ...]) -> list[dict[str, Any]]:
+    return [asdict(layer) for layer in layers]
+
+
+def _layer_support_from_json(node: Node | None) -> tuple[LayerSupport, ...]:
+    return () if node is None else node.sequence(_layer_from_json)
+
+
+def _layer_from_json(node: Node) -> LayerSupport:
+    return LayerSupport(
+        name=node.key("name").string(),
+        type=node.key("type").string(),
+        params=node.key("params").integer(),
+        prunable=node.key("prunable").boolean(),
+        prune_note=node.key("prune_note").string(),
+        quantizable=node.key("quantizable").boolean(),
+        quantize_note=node.key("quantize_note").string(),
     )
 
 

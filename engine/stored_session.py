@@ -81,6 +81,7 @@ class StoredSession:
             baseline_model=user_model.model if user_model else None,
             train_baseline=train_baseline,
             refusals=user_model.unsupported if user_model else None,
+            layer_support=user_model.layer_support if user_model else (),
         )
         self._extra: dict[Stage, Mapping[str, Any]] = {}
         self._model_inputs: dict[str, Any] = {}

@@ -10,8 +10,9 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -23,6 +24,16 @@ from engine.config import PruneConfig, TrainConfig
 from engine.data import Dataset
 from engine.events import BatchProgress, EngineEvent, EpochEnded, LogMessage
 from engine.input_pipeline import EVAL_BATCH, test_arrays, test_batches, training_batches
+from engine.layer_support import (
+    default_scheme,
+    is_kernel,
+    layers_left_dense,
+    parameter_count,
+    prune_layerwise,
+    prune_preserving_scheme,
+    quantize_layerwise,
+    unwrapped,
+)
 from engine.measure import keras_weight_sparsity
 from engine.results import ClassAccuracy, EpochMetrics, ModelResult
 from engine.stages import Stage
@@ -57,13 +68,27 @@ def copy_model(model: keras.Model) -> keras.Model:
     return copied
 
 
-def compile_model(model: keras.Model, learning_rate: float) -> None:
+def compile_model(model: keras.Model, learning_rate: float, from_logits: bool = True) -> None:
+    """Adam and sparse cross-entropy, on logits (the example's) or on probabilities (`from_logits` false)."""
     model.compile(
         optimizer=keras.optimizers.Adam(learning_rate=learning_rate),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits),
         # Not the string "accuracy": after an .h5 round trip Keras may resolve it to categorical accuracy.
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
+
+
+def outputs_logits(model: keras.Model) -> bool:
+    """False when the model's output layer ends in a softmax (`keras.applications` models do, by default).
+
+    Such a model is trained as it is, on a cross-entropy of probabilities, rather than stripped of its
+    softmax: its .tflite files then give what the user's model gives. Accuracy is an argmax either way.
+    """
+    output = unwrapped(model.get_layer(model.output_names[0]))
+    if isinstance(output, keras.layers.Softmax):
+        return False
+    activation = getattr(output, "activation", None)
+    return getattr(activation, "__name__", None) != "softmax"
 
 
 def _floats(logs: dict[str, Any] | None) -> dict[str, float]:
@@ -161,6 +186,7 @@ def _trained(
     data: Dataset,
     history: tuple[EpochMetrics, ...],
     compiled: keras.Model | None = None,
+    params: int | None = None,
 ) -> TrainedModel:
     """The model later stages read, with its accuracy (of `compiled`, when that is the one compiled)."""
     return TrainedModel(
@@ -169,6 +195,7 @@ def _trained(
             keras_accuracy=evaluate_accuracy(compiled or model, data),
             sparsity=keras_weight_sparsity(model),
             history=history,
+            params=parameter_count(model) if params is None else params,
             classes=keras_class_accuracy(compiled or model, data),
         ),
     )
@@ -194,7 +221,7 @@ def baseline_stage(
 ) -> TrainedModel:
     """The example's model trained from scratch, or a user's `model` fine-tuned (or only evaluated)."""
     model = build_model(data.image_shape, data.num_classes) if model is None else model
-    compile_model(model, config.learning_rate)
+    compile_model(model, config.learning_rate, outputs_logits(model))
     history = _fit(model, data, config, Stage.BASELINE, emit, stop) if train else ()
     return _trained(model, data, history)
 
@@ -202,18 +229,36 @@ def baseline_stage(
 def prune_stage(
     baseline: keras.Model, data: Dataset, config: PruneConfig, emit: Emit, stop: threading.Event
 ) -> TrainedModel:
-    """Magnitude pruning to a constant sparsity, fine-tuned; returns the stripped model later stages read."""
+    """Magnitude pruning to a constant sparsity, fine-tuned; returns the stripped model later stages read.
+
+    Layer by layer: the layers tfmot cannot prune stay dense and are named, rather than failing the stage.
+    """
     schedule = tfmot.sparsity.keras.ConstantSparsity(
         config.sparsity, begin_step=config.begin_step, frequency=config.frequency
     )
-    pruned = tfmot.sparsity.keras.prune_low_magnitude(copy_model(baseline), pruning_schedule=schedule)
-    compile_model(pruned, config.learning_rate)
+    pruning = prune_layerwise(copy_model(baseline), pruning_schedule=schedule)
+    left_dense = layers_left_dense(pruning)
+    if left_dense:
+        emit(LogMessage(_left_dense_line(pruning.model, left_dense), level="warning", stage=Stage.PRUNE))
+    pruned = pruning.model
+    compile_model(pruned, config.learning_rate, outputs_logits(baseline))
     history = _fit(pruned, data, config, Stage.PRUNE, emit, stop, (tfmot.sparsity.keras.UpdatePruningStep(),))
     stripped = tfmot.sparsity.keras.strip_pruning(pruned)
     # The wrapped model computes with the same (masked) weights; only it is compiled, as in the example.
     trained = _trained(stripped, data, history, compiled=pruned)
+    trained = TrainedModel(stripped, replace(trained.result, layers_left_dense=left_dense))
     _warn_if_short_of_target(trained.result, data, config, emit)
     return trained
+
+
+def _left_dense_line(model: keras.Model, names: tuple[str, ...], shown: int = 6) -> str:
+    """`Left dense (tfmot does not prune them): 17 layers, 17 DepthwiseConv2D: block_1_depthwise, …`."""
+    types = {unwrapped(layer).name: type(unwrapped(layer)).__name__ for layer in model.layers}
+    kinds = Counter(types[name] for name in names)
+    counted = ", ".join(f"{count} {kind}" for kind, count in kinds.most_common())
+    listed = ", ".join(names[:shown]) + (f", … ({len(names) - shown} more)" if len(names) > shown else "")
+    plural = "layers" if len(names) > 1 else "layer"
+    return f"Left dense (tfmot does not prune them): {len(names)} {plural} ({counted}): {listed}"
 
 
 def _warn_if_short_of_target(result: ModelResult, data: Dataset, config: PruneConfig, emit: Emit) -> None:
@@ -239,26 +284,66 @@ def _warn_if_short_of_target(result: ModelResult, data: Dataset, config: PruneCo
 
 
 def qat_stage(
-    pruned: keras.Model, data: Dataset, config: TrainConfig, emit: Emit, stop: threading.Event
+    pruned: keras.Model,
+    data: Dataset,
+    config: TrainConfig,
+    emit: Emit,
+    stop: threading.Event,
+    left_dense: tuple[str, ...] = (),
 ) -> TrainedModel:
-    """Plain quantization-aware training of the pruned model: shows what QAT does to its zeros."""
-    model = tfmot.quantization.keras.quantize_model(copy_model(pruned))
-    compile_model(model, config.learning_rate)
-    history = _fit(model, data, config, Stage.QAT, emit, stop)
-    return _trained(model, data, history)
+    """Plain quantization-aware training of the pruned model: shows what QAT does to its zeros.
+
+    `left_dense`: the layers pruning left dense (their kernels are not held to the sparsity target).
+    """
+    return _quantized_training(pruned, data, config, emit, stop, Stage.QAT, default_scheme(), left_dense)
 
 
 def pqat_stage(
-    pruned: keras.Model, data: Dataset, config: TrainConfig, emit: Emit, stop: threading.Event
+    pruned: keras.Model,
+    data: Dataset,
+    config: TrainConfig,
+    emit: Emit,
+    stop: threading.Event,
+    left_dense: tuple[str, ...] = (),
 ) -> TrainedModel:
     """Pruning-preserving QAT: the quantization scheme keeps the pruned weights at zero."""
-    annotated = tfmot.quantization.keras.quantize_annotate_model(copy_model(pruned))
-    model = tfmot.quantization.keras.quantize_apply(
-        annotated, tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme()
-    )
-    compile_model(model, config.learning_rate)
-    history = _fit(model, data, config, Stage.PQAT, emit, stop)
-    return _trained(model, data, history)
+    scheme = prune_preserving_scheme()
+    return _quantized_training(pruned, data, config, emit, stop, Stage.PQAT, scheme, left_dense)
+
+
+def _quantized_training(
+    pruned: keras.Model,
+    data: Dataset,
+    config: TrainConfig,
+    emit: Emit,
+    stop: threading.Event,
+    stage: Stage,
+    scheme: object,
+    left_dense: tuple[str, ...],
+) -> TrainedModel:
+    """quantize_apply with `scheme` on the layers tfmot can quantize (the others stay float), fine-tuned.
+
+    A pruned layer left float is trained as floats, so it does not keep its zeros: it joins `left_dense`.
+    """
+    quantization = quantize_layerwise(copy_model(pruned), scheme)
+    left_float = tuple(layer.name for layer in pruned.layers if layer.name in quantization.left_float)
+    if left_float:
+        reasons = "; ".join(
+            f"{name} ({quantization.left_float[name].removeprefix('left float: ')})" for name in left_float
+        )
+        emit(LogMessage(f"Left float (tfmot cannot quantize them): {reasons}", level="warning", stage=stage))
+    model = quantization.model
+    compile_model(model, config.learning_rate, outputs_logits(pruned))
+    history = _fit(model, data, config, stage, emit, stop)
+    # The quantized model's parameters are the pruned model's: quantizer ranges are not counted.
+    trained = _trained(model, data, history, params=parameter_count(pruned))
+    lost = tuple(name for name in left_float if name not in left_dense and _has_kernel(pruned, name))
+    result = replace(trained.result, layers_left_dense=(*left_dense, *lost), layers_left_float=left_float)
+    return TrainedModel(model, result)
+
+
+def _has_kernel(model: keras.Model, name: str) -> bool:
+    return any(is_kernel(weight.name) for weight in model.get_layer(name).weights)
 
 
 def seed_everything(seed: int) -> None:

@@ -5,9 +5,9 @@ Three checks, each ending in one line a person can act on:
 1. `check_model_file` (no TensorFlow, before any work): the path is a .keras archive or an HDF5 file.
 2. `load_user_model`: it loads with Keras's safe mode (no Python code from the file), has one input shaped
    like the data's images and one output with a logit per class.
-3. It also asks tfmot, on a throwaway copy, whether it can prune, quantize (QAT) and prune-preserve quantize
-   (PQAT) the model. A refusal is not an error here: it names the layers and the reason, and only the stages
-   that need tfmot's support for them fail; the others still run.
+3. It also asks tfmot, on throwaway copies, what it can prune, quantize (QAT) and prune-preserve quantize
+   (PQAT), layer by layer (engine.layer_support): the support table. A layer tfmot cannot handle is left
+   dense or float by the stages, and named; only a model tfmot refuses whole fails the stages that need it.
 
 Only `check_model_file` may be called before TensorFlow is loaded; the rest imports it.
 """
@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from engine.results import LayerSupport
 from engine.stages import Stage
 
 MODEL_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -35,8 +36,9 @@ class UserModel:
     path: Path
     sha256: str
     model: Any  # the loaded keras.Model, never trained in place (every stage trains a copy)
-    # PRUNE, QAT and PQAT: why tfmot refuses the model, naming the layers; absent when it accepts it.
+    # PRUNE, QAT and PQAT: why tfmot refuses the whole model; absent when it can wrap some of its layers.
     unsupported: dict[Stage, str] = field(default_factory=dict)
+    layer_support: tuple[LayerSupport, ...] = ()  # tfmot's verdict on each layer, for the support table
 
     def fingerprint_inputs(self, train: bool) -> dict[str, Any]:
         """What the baseline stage's fingerprint covers besides its config section."""
@@ -103,7 +105,8 @@ def load_user_model(path: str | Path, image_shape: tuple[int, ...], classes: int
             ) from None
         raise UserModelError(f"{checked}: not a usable Keras model ({_reason(error)})") from None
     check_against_data(model, checked, image_shape, classes)
-    return UserModel(checked, file_sha256(checked), model, tfmot_refusals(model))
+    layers, unsupported = inspect_with_tfmot(model)
+    return UserModel(checked, file_sha256(checked), model, unsupported, layers)
 
 
 def check_against_data(model: Any, path: Path, image_shape: tuple[int, ...], classes: int) -> None:
@@ -134,85 +137,16 @@ def check_against_data(model: Any, path: Path, image_shape: tuple[int, ...], cla
         )
 
 
-def tfmot_refusals(model: Any) -> dict[Stage, str]:
-    """Ask tfmot to wrap a copy of `model` for each stage; for each refusal, the layers and the reason.
+def inspect_with_tfmot(model: Any) -> tuple[tuple[LayerSupport, ...], dict[Stage, str]]:
+    """tfmot's verdict on each layer (engine.layer_support), and the stages it refuses for the whole model.
 
-    The registries only explain; the verdict is whether tfmot's own call succeeds (it accepts layers the
-    registries do not list, such as a BatchNormalization it folds into the convolution before it).
+    A layer tfmot cannot prune or quantize no longer fails a stage: the stage leaves it dense or float and
+    names it. Only a model tfmot refuses whole (a subclassed model, nothing it can prune) fails one.
     """
-    import tensorflow_model_optimization as tfmot
+    from engine.layer_support import inspect_model
 
-    from engine.training import copy_model
-
-    refusals: dict[Stage, str] = {}
-    attempts = {
-        Stage.PRUNE: lambda m: tfmot.sparsity.keras.prune_low_magnitude(m),
-        Stage.QAT: lambda m: tfmot.quantization.keras.quantize_model(m),
-        Stage.PQAT: lambda m: tfmot.quantization.keras.quantize_apply(
-            tfmot.quantization.keras.quantize_annotate_model(m),
-            tfmot.experimental.combine.Default8BitPrunePreserveQuantizeScheme(),
-        ),
-    }
-    for stage, attempt in attempts.items():
-        try:
-            attempt(copy_model(model))
-        except Exception as error:  # noqa: BLE001 - tfmot raises ValueError, RuntimeError or TypeError
-            refusals[stage] = _refusal(stage, model, error)
-    return refusals
-
-
-def _refusal(stage: Stage, model: Any, error: BaseException) -> str:
-    layers = _prune_unsupported(model) if stage is Stage.PRUNE else _quantize_unsupported(model)
-    verb = "prune" if stage is Stage.PRUNE else "quantize"
-    if not layers:
-        return f"tfmot cannot {verb} this model: {_reason(error)}"
-    named = ", ".join(f"'{name}' ({kind})" for name, kind in layers)
-    if stage is Stage.PRUNE:
-        why = "its pruning registry does not know that layer type, and the layer has no get_prunable_weights"
-    else:
-        why = "its default 8-bit quantization scheme has no QuantizeConfig for that layer type"
-    plural = "layers" if len(layers) > 1 else "layer"
-    return f"tfmot cannot {verb} {plural} {named}: {why}"
-
-
-def _prune_unsupported(model: Any) -> list[tuple[str, str]]:
-    from tensorflow_model_optimization.python.core.sparsity.keras import prunable_layer
-    from tensorflow_model_optimization.python.core.sparsity.keras.prune_registry import PruneRegistry
-
-    return [
-        (layer.name, type(layer).__name__)
-        for layer in _leaf_layers(model)
-        if not (
-            PruneRegistry.supports(layer)
-            or isinstance(layer, prunable_layer.PrunableLayer)
-            or hasattr(layer, "get_prunable_weights")
-        )
-    ]
-
-
-def _quantize_unsupported(model: Any) -> list[tuple[str, str]]:
-    from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
-        default_8bit_quantize_registry,
-    )
-
-    registry = default_8bit_quantize_registry.Default8BitQuantizeRegistry()
-    return [
-        (layer.name, type(layer).__name__) for layer in _leaf_layers(model) if not registry.supports(layer)
-    ]
-
-
-def _leaf_layers(model: Any) -> list[Any]:
-    import tf_keras as keras
-
-    found = []
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.InputLayer):
-            continue
-        if isinstance(layer, keras.Model):
-            found.extend(_leaf_layers(layer))
-        else:
-            found.append(layer)
-    return found
+    report = inspect_model(model)
+    return report.layers, report.unsupported
 
 
 def _shape(shape: Any) -> str:

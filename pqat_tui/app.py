@@ -60,6 +60,7 @@ from pqat_tui.steps import StageBoard, Step, StepState
 from pqat_tui.widgets.compare_panel import ComparePanel
 from pqat_tui.widgets.data_panel import DataPanel
 from pqat_tui.widgets.header_line import HeaderLine, Session
+from pqat_tui.widgets.layer_table import LayerTable
 from pqat_tui.widgets.log_pane import LogPane
 from pqat_tui.widgets.stage_list import StageList, StageRow
 from pqat_tui.widgets.stage_panel import StagePanel
@@ -368,6 +369,24 @@ class PqatApp(App[int]):
             names = ", ".join(stage.title for stage in Stage if stage in stale)
             self._log(f"Stale now, to run again: {names}", "warning")
         self._refresh_everything()
+
+    def action_toggle_all_layers(self) -> None:
+        table = self._layer_table()
+        if table is not None:
+            table.toggle_full()
+
+    def action_filter_layers(self) -> None:
+        table = self._layer_table()
+        if table is not None:
+            table.open_filter()
+
+    def _layer_table(self) -> LayerTable | None:
+        """The selected panel's per-layer table, or None after saying there is none."""
+        found = self._panel(self.selected).query(LayerTable)
+        if not found:
+            self.notify(f"{self.selected.title} has no per-layer table.")
+            return None
+        return found.first()
 
     # The Evaluate panel's model, changed images and the Inspector (keys m, ], [, i).
 

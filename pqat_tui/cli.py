@@ -118,7 +118,7 @@ def _pipeline_options(*, for_subcommand: bool = False) -> argparse.ArgumentParse
         "--model",
         metavar="PATH",
         help="a .keras or .h5 Keras model to use instead of the example's (loaded in safe mode); its input "
-        "must match the data's images and it needs one output logit per class",
+        "must match the data's images and it needs one output per class (logits, or a softmax)",
     )
     model.add_argument(
         "--no-train",

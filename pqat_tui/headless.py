@@ -45,6 +45,7 @@ from engine.protocol import PipelineEngine
 from engine.results import RunResults
 from engine.stages import STAGE_INPUTS, Stage
 from engine.writes import writing
+from pqat_tui.layer_tables import LayerView, support_overview
 from pqat_tui.tables import run_summary
 
 EXIT_OK = 0
@@ -52,6 +53,8 @@ EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 PIPELINE = tuple(Stage)
+# A large model's per-layer tables in the terminal: the largest rows; the report has every one.
+RUN_LAYER_VIEW = LayerView(hint="--report DIR lists every one")
 
 
 @dataclass(frozen=True)
@@ -130,6 +133,7 @@ class _ProgressView:
             console=console,
             transient=True,
         )
+        self.support_shown = False
         self.stages = self.progress.add_task("Pipeline", total=len(PIPELINE), metrics="")
         self.epochs = self.progress.add_task("  epochs", total=1, visible=False, metrics="")
         self.batches = self.progress.add_task("  batches", total=1, visible=False, metrics="")
@@ -150,6 +154,7 @@ class _ProgressView:
         elif isinstance(event, StageFinished):
             self.outcome.finished.append(event.stage)
             self._stage_ended(Text.assemble(("✓ ", "green"), f"{event.stage.title:<9}", _secs(event.seconds)))
+            self.show_support(event.results)
         elif isinstance(event, StageFailed):
             self.outcome.failed[event.stage] = event.error
             self._stage_ended(
@@ -173,6 +178,14 @@ class _ProgressView:
             self._stage_ended(
                 Text.assemble(("- ", "dim"), f"{event.stage.title:<9}", (f"skipped: {needs} failed", "dim"))
             )
+
+    def show_support(self, results: RunResults) -> None:
+        """The support table, once, as soon as the results have it: before any training (the user's model
+        when it loads, the example's after the Data stage, whose shape it follows)."""
+        if self.support_shown or not results.layer_support:
+            return
+        self.support_shown = True
+        self.console.print(support_overview(results.layer_support, RUN_LAYER_VIEW))
 
     def _stage_started(self, event: StageStarted) -> None:
         self.progress.update(self.stages, description=f"Pipeline: {event.stage.title}")
@@ -325,6 +338,7 @@ def _run(config: PipelineConfig, args: argparse.Namespace, session: Any) -> _Run
     events: queue.Queue[EngineEvent] = queue.Queue()
     stop = threading.Event()
     view = _ProgressView(console, log_file)
+    view.show_support(session.results)
     interrupted = False
 
     with redirect_native_stderr(log_file), view.progress:
@@ -366,7 +380,7 @@ def _run(config: PipelineConfig, args: argparse.Namespace, session: Any) -> _Run
     results = session.results
     json_fault = _write_json(results, Path(args.json)) if args.json else None
     console.print()
-    console.print(run_summary(results))
+    console.print(run_summary(results, RUN_LAYER_VIEW))
     if args.json and json_fault is None:
         console.print(Text(f"Results written to {args.json}", style="dim"))
     console.print(Text(f"Run folder: {args.run_dir}", style="dim"))

@@ -75,6 +75,23 @@ APP_BINDINGS: list[Binding] = [
         show=False,  # an 80-column footer has no room left: ? help and the palette list it
     ),
     Binding(
+        "l",
+        "toggle_all_layers",
+        "Layers",
+        id="all_layers",
+        tooltip="Per-layer tables: every layer (in model order), or the largest ones",
+        show=False,
+    ),
+    Binding(
+        "slash",
+        "filter_layers",
+        "Filter",
+        id="filter_layers",
+        key_display="/",
+        tooltip="Filter the per-layer table by layer name (enter keeps the filter, esc clears it)",
+        show=False,
+    ),
+    Binding(
         "m",
         "next_model",
         "Model",

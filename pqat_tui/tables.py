@@ -28,6 +28,16 @@ from pqat_tui.evaluation_tables import (
     per_class_view,
 )
 from pqat_tui.fit import FitToWidth, fit_table, fit_variants
+from pqat_tui.layer_tables import (
+    FLOAT32_BYTES,
+    FULL,
+    LayerView,
+    fmt_count,
+    fmt_size,
+    hidden_rows_caption,
+    select_rows,
+    sparsity_by_type_table,
+)
 
 MODEL_LABELS = {
     "baseline": "Baseline",
@@ -85,9 +95,10 @@ def kernel_sparsity(model: ModelResult | None) -> float | None:
 
 
 def tflite_weight_sparsity(model: ModelResult | None) -> float | None:
+    """Zeros in the .tflite weight tensors of the layers pruning made sparse."""
     if model is None or model.tflite is None:
         return None
-    return overall_sparsity(model.tflite.weight_sparsity)
+    return overall_sparsity(model.pruned_tflite_weights())
 
 
 SAMPLE_FILE_NAME = "mnist-sample.npz"
@@ -165,39 +176,59 @@ def accuracy_table(results: RunResults) -> Table:
     return table
 
 
-def sparsity_table(results: RunResults, models: Sequence[str] = ("pruned", "qat", "pqat")) -> Table:
-    """Per-weight sparsity of several models side by side; below-target kernels are red."""
+def sparsity_table(
+    results: RunResults, models: Sequence[str] = ("pruned", "qat", "pqat"), view: LayerView = FULL
+) -> Table:
+    """Per-weight sparsity of several models side by side; below-target kernels are red, the kernels of
+    layers pruning left dense are marked so. `view`: all weights with their zero counts, or (narrower) the
+    largest ones and a name filter."""
     target = target_sparsity(results)
-    table = Table(title=f"Per-layer sparsity (target {target:.0%})", title_justify="left")
-    table.add_column("weight")
+    table = view.table(f"Per-layer sparsity (target {target:.0%})")
+    table.add_column("weight", overflow="fold")
+    table.add_column("params", justify="right", no_wrap=True)
+    if not view.narrow:
+        table.add_column("size", justify="right", no_wrap=True)
     shown = [m for m in models]
     for name in shown:
-        table.add_column(_label(name), justify="right")
-    weight_names: list[str] = []
+        table.add_column(_label(name), justify="right", no_wrap=True)
+    sizes: dict[str, int] = {}
     for name in shown:
         model = results.models.get(name)
         for w in model.sparsity if model else ():
-            if w.name not in weight_names:
-                weight_names.append(w.name)
-    for weight in weight_names:
-        cells: list[Text] = []
-        for name in shown:
-            model = results.models.get(name)
-            found = next((w for w in model.sparsity if w.name == weight), None) if model else None
-            if found is None:
-                cells.append(MISSING)
-            else:
-                is_kernel = "kernel" in weight
-                cells.append(
-                    Text.assemble(
-                        fmt_fraction(found.fraction, target if is_kernel else None),
-                        Text(f" {found.zeros}/{found.total}", style="dim"),
-                    )
-                )
-        table.add_row(Text(weight), *cells)
-    if not weight_names:
-        table.add_row(Text("no model yet", style="dim"), *[MISSING for _ in shown])
+            sizes.setdefault(w.name, w.total)
+    rows, hidden = select_rows(list(sizes), view, lambda weight: weight, lambda weight: sizes[weight])
+    for weight in rows:
+        cells = [_sparsity_cell(results.models.get(name), weight, target, view.full) for name in shown]
+        size = [] if view.narrow else [fmt_size(sizes[weight] * FLOAT32_BYTES)]
+        table.add_row(Text(weight), fmt_count(sizes[weight]), *size, *cells)
+    if not sizes or not rows:
+        empty = "no model yet" if not sizes else "no weight matches"
+        table.add_row(Text(empty, style="dim"), *[MISSING] * (len(table.columns) - 1))
+    table.caption = hidden_rows_caption(hidden, view, "weights")
     return table
+
+
+def sparsity_panel(results: RunResults, view: LayerView) -> Group | Table:
+    """The training panels' sparsity: by layer type first when the model has many weights."""
+    models = ("pruned", "qat", "pqat")
+    table = sparsity_table(results, models, view)
+    if len({w.name for m in models if m in results.models for w in results.models[m].sparsity}) <= view.rows:
+        return table
+    return Group(sparsity_by_type_table(results, models, MODEL_LABELS, view), table)
+
+
+def _sparsity_cell(model: ModelResult | None, weight: str, target: float, counts: bool) -> Text:
+    """The weight's sparsity (red below target), its zero count when `counts`, `dense` for a kernel
+    pruning left dense."""
+    found = next((w for w in model.sparsity if w.name == weight), None) if model else None
+    if model is None or found is None:
+        return MISSING
+    dense = model.left_dense(weight) and "kernel" in weight
+    return Text.assemble(
+        fmt_fraction(found.fraction, target if "kernel" in weight and not dense else None),
+        Text(f" {found.zeros}/{found.total}", style="dim") if counts else "",
+        Text(" dense", style="dim") if dense else "",
+    )
 
 
 def tflite_table(results: RunResults) -> Table:
@@ -223,18 +254,34 @@ def tflite_table(results: RunResults) -> Table:
     return table
 
 
-def tflite_weights_table(results: RunResults, name: str) -> Table:
-    """The weight tensors inside one .tflite file and their zeros."""
+def tflite_weights_table(results: RunResults, name: str, view: LayerView = FULL) -> Table:
+    """The weight tensors inside one .tflite file and their zeros (the largest first, when compacted)."""
     model = results.models.get(name)
-    table = Table(
-        title=_title(f"Weights inside {TFLITE_LABELS.get(name, name)} .tflite"), title_justify="left"
-    )
-    table.add_column("tensor")
+    table = view.table(_title(f"Weights inside {TFLITE_LABELS.get(name, name)} .tflite"))
+    table.add_column("tensor", overflow="fold")
+    table.add_column("size", justify="right", no_wrap=True)
     table.add_column("zeros", justify="right", no_wrap=True)
     table.add_column("sparsity", justify="right", no_wrap=True)
-    for w in model.tflite.weight_sparsity if model and model.tflite else ():
-        table.add_row(Text(w.name), f"{w.zeros}/{w.total}", fmt_fraction(w.fraction))
+    weights = list(model.tflite.weight_sparsity) if model and model.tflite else []
+    rows, hidden = select_rows(weights, view, lambda w: w.name, lambda w: w.total)
+    for w in rows:
+        dense = model is not None and model.left_dense(w.name)
+        table.add_row(
+            Text(w.name),
+            fmt_size(w.total * _tensor_bytes(w.name)),
+            f"{w.zeros:,}/{w.total:,}",
+            Text.assemble(fmt_fraction(w.fraction), Text(" dense", style="dim") if dense else ""),
+        )
+    table.caption = hidden_rows_caption(hidden, view, "tensors")
     return table
+
+
+def _tensor_bytes(label: str) -> int:
+    """Bytes per element of a .tflite weight tensor, from the `(int8)` its label ends with."""
+    for dtype, size in (("int8)", 1), ("int16)", 2), ("float16)", 2)):
+        if label.endswith(dtype):
+            return size
+    return FLOAT32_BYTES
 
 
 def _bar(value: float | None, maximum: float, width: int = 12) -> Bar | Text:
@@ -330,7 +377,9 @@ def conclusions(results: RunResults) -> list[str]:
         )
         inside = tflite_weight_sparsity(pqat)
         if inside is not None:
-            lines.append(f"The PQAT .tflite file keeps {inside:.1%} zeros in its weights.")
+            dense = len(pqat.layers_left_dense)
+            where = f"the weights of its pruned layers ({dense} left dense)" if dense else "its weights"
+            lines.append(f"The PQAT .tflite file keeps {inside:.1%} zeros in {where}.")
     ptq = models.get("ptq")
     pqat_acc = pqat.tflite.accuracy if pqat and pqat.tflite else None
     ptq_acc = ptq.tflite.accuracy if ptq and ptq.tflite else None
@@ -531,14 +580,15 @@ def history_table(results: RunResults, name: str) -> Table:
     return table
 
 
-def run_summary(results: RunResults) -> Group:
-    """What `pqat-tui run` prints at the end, and the heart of every report."""
+def run_summary(results: RunResults, view: LayerView = FULL) -> Group:
+    """What `pqat-tui run` prints at the end, and the heart of every report. `view`: which weights the
+    per-layer sparsity table shows (a large model's largest, in `run`)."""
     parts: list = []
     if results.dataset is not None:
         parts.append(fit_table(dataset_table(results.dataset)))
     parts += [
         fit_table(accuracy_table(results)),
-        fit_table(sparsity_table(results)),
+        sparsity_table(results, view=view),
         fit_table(tflite_table(results)),
         latency_view(results),
         per_class_view(results),

@@ -31,7 +31,15 @@ from engine.events import (
     StageStarted,
 )
 from engine.protocol import Emit
-from engine.results import DatasetInfo, EpochMetrics, ModelResult, RunResults, TFLiteInfo, WeightSparsity
+from engine.results import (
+    DatasetInfo,
+    EpochMetrics,
+    LayerSupport,
+    ModelResult,
+    RunResults,
+    TFLiteInfo,
+    WeightSparsity,
+)
 from engine.stages import MODEL_OF_STAGE, Stage, downstream_of
 from pqat_tui.engine_loader import EngineFactory, LoadedEngine
 
@@ -66,6 +74,16 @@ def _tflite_weights(conv_zeros: int, dense_zeros: int) -> tuple[WeightSparsity, 
         WeightSparsity("sequential/conv2d/Conv2D", conv_zeros, 108),
         WeightSparsity("sequential/dense/MatMul", dense_zeros, 20280),
     )
+
+
+# tfmot's verdict on the example model's layers, as the real engine's Data stage records it.
+EXAMPLE_SUPPORT = (
+    LayerSupport("reshape", "Reshape", 0, False, "no weights", True, "passes int8 values through"),
+    LayerSupport("conv2d", "Conv2D", 120, True, "prunes kernel", True, "int8 kernel; PQAT keeps its zeros"),
+    LayerSupport("max_pooling2d", "MaxPooling2D", 0, False, "no weights", True, "passes int8 values through"),
+    LayerSupport("flatten", "Flatten", 0, False, "no weights", True, "passes int8 values through"),
+    LayerSupport("dense", "Dense", 20290, True, "prunes kernel", True, "int8 kernel; PQAT keeps its zeros"),
+)
 
 
 def _float_weights() -> tuple[WeightSparsity, ...]:
@@ -206,7 +224,8 @@ def stage_output(
     """What a finished stage adds to the results, as the real engine records it."""
     models = results.models
     if stage is Stage.DATA:
-        return replace(results, dataset=dataset or sample_dataset(PipelineConfig(data="sample")))
+        dataset = dataset or sample_dataset(PipelineConfig(data="sample"))
+        return replace(results, dataset=dataset, layer_support=EXAMPLE_SUPPORT)
     if stage is Stage.BASELINE:
         return results.with_model(
             "baseline", ModelResult(0.945, _weights(0, 0), None, history, _keras_classes("baseline"))
@@ -246,6 +265,17 @@ def stage_output(
     return results.with_model("ptq", ModelResult(None, (), ptq, ()))
 
 
+def other_model_output(stage: Stage, results: RunResults, model: RunResults) -> RunResults:
+    """What a finished stage records when it works on `model`'s model: its support table, its models."""
+    if stage is Stage.DATA:
+        return replace(results, layer_support=model.layer_support)
+    names = {Stage.CONVERT: ("qat", "pqat"), Stage.EVALUATE: ("qat", "pqat")}.get(stage)
+    for name in names or (MODEL_OF_STAGE[stage],):
+        history = results.models[name].history if name in results.models else ()
+        results = results.with_model(name, replace(model.models[name], history=history))
+    return results
+
+
 class FakeEngine:
     """Replays a recorded run. `fail` makes stages fail with a message; a stage in `hold` pauses after its
     second batch until `release` is set or it is stopped (so a test can act while it "trains")."""
@@ -257,7 +287,10 @@ class FakeEngine:
         fail: dict[Stage, str] | None = None,
         hold: Iterable[Stage] = (),
         dataset: DatasetInfo | None = None,
+        model: RunResults | None = None,
     ) -> None:
+        """`model`: another model's results (e.g. tests/large_results.py) that the stages record instead of
+        the example's."""
         self.config = config or PipelineConfig(data="sample").with_overrides(epochs=2, prune_epochs=2)
         self.fail = dict(fail or {})
         self.hold = set(hold)
@@ -265,6 +298,7 @@ class FakeEngine:
         self.release = threading.Event()
         self.holding = threading.Event()
         self.calls: list[Stage] = []
+        self.model = model
         self._results = RunResults(config=self.config.to_dict(), versions={"tensorflow": "fake"})
         self._done: set[Stage] = set()
         self.stale: set[Stage] = set()  # as a resumed run folder reports them (StoredSession)
@@ -368,6 +402,8 @@ class FakeEngine:
             )
         with self._lock:
             updated = stage_output(stage, self._results, tuple(history), self.dataset)
+            if self.model is not None:
+                updated = other_model_output(stage, updated, self.model)
             self._results = replace(updated, stage_seconds={**updated.stage_seconds, stage.value: seconds})
             self._done.add(stage)
             results = self._results

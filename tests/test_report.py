@@ -111,7 +111,8 @@ def test_markdown_report_is_github_tables_read_from_the_same_cells(rendered: dic
     assert "| model | Keras acc | TFLite acc | sparsity | raw KB | zipped KB | latency | zipped size |" in md
     assert "|:---|---:|---:|---:|---:|---:|---:|:---|" in md
     assert "| PQAT | 0.9440 | 0.9440 | 50.0% | 24.46 | 14.56 | — | ██████████▎ |" in md
-    assert "| dense/kernel | 50.0% 10140/20280 | 1.6% 324/20280 | 50.0% 10140/20280 |" in md
+    row = "| dense/kernel | 20,280 | 81.1 KB | 50.0% 10140/20280 | 1.6% 324/20280 | 50.0% 10140/20280 |"
+    assert row in md
     assert "| Convert | done | 5.3 | zipped QAT 17.02 KB, PQAT 14.56 KB |" in md
     assert "| LiteRT | 2.3.0 |" in md
     assert "| prune | 3 | 32 | 1e-05 | 0.1 | 0.5 | 0 | 100 | — |" in md

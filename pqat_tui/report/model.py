@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
-from rich.console import RenderableType
+from rich.console import Group, RenderableType
 from rich.table import Table
 
 from engine.results import RunResults
 from engine.stages import Stage
 from pqat_tui import evaluation_tables as evaluation
-from pqat_tui import tables
+from pqat_tui import layer_tables, tables
 from pqat_tui.tables import StageStatus
 
 
@@ -100,6 +100,7 @@ def build_report(results: RunResults, generated_at: datetime | None = None) -> R
                     tables.tflite_table(results),
                 ),
             ),
+            _model(results),
             _deployment(results),
             _sparsity(results),
             _history(results),
@@ -135,6 +136,18 @@ def _results(results: RunResults) -> ReportSection:
     )
 
 
+def _model(results: RunResults) -> ReportSection:
+    """The support table: what tfmot could do with each layer (by type first, for a large model)."""
+    support = results.layer_support
+    if not support:
+        return ReportSection("Model", (Paragraph("No support table: the Data stage has not run.", "dim"),))
+    blocks: list[Block] = [Paragraph(layer_tables.support_summary(support).plain)]
+    if len(support) > layer_tables.COMPACT_ROWS:
+        blocks.append(layer_tables.support_types_table(support))
+    blocks.append(layer_tables.support_table(support))
+    return ReportSection("Model", tuple(blocks))
+
+
 def _deployment(results: RunResults) -> ReportSection:
     """What the deployed files do: latency, accuracy per class, confusion, and the images they changed."""
     blocks: list[Block] = [evaluation.latency_table(results)]
@@ -151,7 +164,9 @@ def _deployment(results: RunResults) -> ReportSection:
 
 
 def _sparsity(results: RunResults) -> ReportSection:
-    blocks: list[Block] = [tables.sparsity_table(results)]
+    blocks: list[Block] = []
+    sparsity = tables.sparsity_panel(results, layer_tables.FULL)
+    blocks += list(sparsity.renderables) if isinstance(sparsity, Group) else [sparsity]
     for name in tables.TFLITE_MODELS:
         model = results.models.get(name)
         if model is not None and model.tflite is not None and model.tflite.weight_sparsity:

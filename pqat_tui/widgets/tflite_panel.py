@@ -27,6 +27,7 @@ from pqat_tui.evaluation_tables import (
 from pqat_tui.fit import fit_table
 from pqat_tui.steps import Step, StepState
 from pqat_tui.tables import tflite_table, tflite_weights_table
+from pqat_tui.widgets.layer_table import LayerTable
 from pqat_tui.widgets.stage_panel import StagePanel
 
 DEFAULT_SHOWN = "pqat"
@@ -39,15 +40,14 @@ class TFLitePanel(StagePanel):
         if self.step is Step.PTQ:
             yield Static(id="ptq-headline", classes="evaluate-part")
         yield Static(classes="tflite-table")
-        yield Static(classes="tflite-detail")
+        yield LayerTable(classes="tflite-detail")  # the weights inside the file, one row a tensor
 
     def update_body(self, results: RunResults, state: StepState) -> None:
         if self.step is Step.PTQ:
             self.query_one("#ptq-headline", Static).update(_headlines(results, ("ptq",)))
         self.query_one(".tflite-table", Static).update(fit_table(tflite_table(results)))
-        detail = self.query_one(".tflite-detail", Static)
-        shown = "pqat" if self.step is Step.CONVERT else "ptq"
-        detail.update(fit_table(tflite_weights_table(results, shown)))
+        name = "pqat" if self.step is Step.CONVERT else "ptq"
+        self.query_one(LayerTable).show(lambda view: tflite_weights_table(results, name, view))
 
 
 class EvaluatePanel(StagePanel):

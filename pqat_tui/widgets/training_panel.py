@@ -1,4 +1,5 @@
-"""Baseline, Prune, QAT and PQAT: progress, live curves, current metrics, test accuracy, sparsity.
+"""Baseline, Prune, QAT and PQAT: progress, live curves, current metrics, test accuracy, sparsity (and for
+Baseline, what tfmot can do with each layer of the model, known before it trains).
 
 The live part is three Statics of fixed height (progress, metrics, curves) rather than a widget per bar
 and chart: a progress message then repaints three widgets and needs no layout pass of the screen, and
@@ -21,9 +22,10 @@ from engine.events import BatchProgress, EpochEnded, StageStarted
 from engine.results import RunResults
 from engine.stages import MODEL_OF_STAGE
 from pqat_tui.charts import training_charts
-from pqat_tui.fit import fit_table
+from pqat_tui.layer_tables import support_panel
 from pqat_tui.steps import Step, StepState
-from pqat_tui.tables import fmt_accuracy, sparsity_table
+from pqat_tui.tables import fmt_accuracy, sparsity_panel
+from pqat_tui.widgets.layer_table import LayerTable
 from pqat_tui.widgets.stage_panel import StagePanel
 
 SPARSITY_STEPS = (Step.PRUNE, Step.QAT, Step.PQAT)
@@ -102,8 +104,10 @@ class TrainingPanel(StagePanel):
         yield Static(classes="metrics")
         yield Static(classes="charts")
         yield Static(classes="final")
+        if self.step is Step.BASELINE:
+            yield LayerTable(classes="model-support")
         if self.step in SPARSITY_STEPS:
-            yield Static(classes="sparsity")
+            yield LayerTable(classes="sparsity")
 
     # Live updates, in the order the engine sends them.
 
@@ -195,8 +199,10 @@ class TrainingPanel(StagePanel):
             final.update(Text.assemble("Test accuracy (Keras) ", fmt_accuracy(model.keras_accuracy)))
         else:
             final.update("")
+        if self.step is Step.BASELINE:
+            self.query_one(LayerTable).show(lambda view: support_panel(results.layer_support, view))
         if self.step in SPARSITY_STEPS:
-            self.query_one(".sparsity", Static).update(fit_table(sparsity_table(results)))
+            self.query_one(LayerTable).show(lambda view: sparsity_panel(results, view))
 
 
 def _metrics_line(metrics: dict[str, float]) -> Text:
