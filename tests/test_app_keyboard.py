@@ -27,7 +27,7 @@ SMALL = (80, 24)
 NUMBER_CUT = re.compile(r"\d…|…\d")
 # A row of a panel's table at 80x24: its label and first figures (the screenshot's text drops some blanks).
 WHOLE_ROWS = {
-    Step.PRUNE: r"dense/kernel[\s│]*50\.0%",
+    Step.PRUNE: r"dense/kernel[\s│]*(20,280[\s│]*)?50\.0%",  # with or without the weight count
     Step.PTQ: r"PTQ[\s│]*24\.88[\s│]*14\.80",
     Step.CONVERT: r"PQAT[\s│]*24\.43[\s│]*14\.60",
     Step.COMPARE: r"Baseline[\s│]*0\.9450|Keras\s*acc[\s│]*0\.9450",  # a row a model, or a column
