@@ -199,9 +199,9 @@ def _measured(
     )
 
 
-def _summary(name: str, info: TFLiteInfo, reference: ConvertedModel | None) -> str:
+def _summary(name: str, info: TFLiteInfo, reference: ConvertedModel | None, title: str = "") -> str:
     """One log line: accuracy, latency (and how it compares with float), changed predictions."""
-    parts = [f"{_TITLES.get(name, name)} .tflite: accuracy {info.accuracy:.4f}"]
+    parts = [f"{title or _TITLES.get(name, name) + ' .tflite'}: accuracy {info.accuracy:.4f}"]
     if info.latency is not None:
         one = info.latency.threads_1.p50_ms
         text = f"{format_ms(one)} an image at 1 thread"
@@ -244,12 +244,7 @@ def ptq_stage(
     )
     evaluation = evaluate_tflite(content, data, stop, reference.predictions if reference else None)
     info = _measured(describe(content, "ptq", pruned), evaluation, content, data, stop, latency)
-    emit(
-        LogMessage(
-            f"PTQ .tflite: {info.bytes / 1000:.1f} KB, {info.zipped_bytes / 1000:.1f} KB zipped, "
-            f"accuracy {evaluation.accuracy:.4f}",
-            stage=Stage.PTQ,
-        )
-    )
-    emit(LogMessage(_summary("ptq", info, None), stage=Stage.PTQ))
+    # One line, and the listener names the stage ("PTQ: "): it says what was made, a full-integer file.
+    sizes = f"{info.bytes / 1000:.1f} KB, {info.zipped_bytes / 1000:.1f} KB zipped"
+    emit(LogMessage(_summary("ptq", info, None, title=f"int8 .tflite ({sizes})"), stage=Stage.PTQ))
     return ConvertedModel(content, info)

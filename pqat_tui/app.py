@@ -59,6 +59,7 @@ from pqat_tui.screens.settings import SettingsScreen
 from pqat_tui.steps import StageBoard, Step, StepState
 from pqat_tui.widgets.compare_panel import ComparePanel
 from pqat_tui.widgets.data_panel import DataPanel
+from pqat_tui.widgets.header_line import HeaderLine, Session
 from pqat_tui.widgets.layer_table import LayerTable
 from pqat_tui.widgets.log_pane import LogPane
 from pqat_tui.widgets.stage_list import StageList, StageRow
@@ -102,10 +103,13 @@ class PqatApp(App[int]):
         *,
         native_log: Path | None = None,
         preview: RunPreview | None = None,
+        run_dir: Path | None = None,
+        model: str | None = None,
     ) -> None:
         """`preview`: what the run folder holds, painted before the engine process is up."""
         super().__init__()
         self.config = config
+        self.session = Session(config.data, model or _model_of_run(run_dir), run_dir)
         self.engine_factory = engine_factory or real_engine_factory()
         self.native_log = native_log
         self.preview = preview
@@ -124,6 +128,7 @@ class PqatApp(App[int]):
     # Layout.
 
     def compose(self) -> ComposeResult:
+        yield HeaderLine(id="header")
         with Horizontal(id="main"):
             with Vertical(id="sidebar"):
                 yield StageList(id="stage-list")
@@ -138,6 +143,7 @@ class PqatApp(App[int]):
     def on_mount(self) -> None:
         self.query_one("#stage-list").border_title = "Stages"
         self.query_one("#log").border_title = "Log"
+        self.query_one(DataPanel).focus()  # the arrows scroll what is read; j/k choose the stage
         # Python warnings and absl/TensorFlow logging written to sys.stderr/stdout land in the log pane.
         self.begin_capture_print(self.query_one(LogPane))
         if self.preview is not None:
@@ -153,6 +159,8 @@ class PqatApp(App[int]):
         panels: list[StagePanel] = [TrainingPanel(step) for step in TRAINING_STEPS]
         panels += [TFLitePanel(Step.CONVERT), EvaluatePanel(), TFLitePanel(Step.PTQ)]
         panels.append(ComparePanel())
+        for panel in panels:
+            panel.display = False  # ContentSwitcher hides only the children it started with
         await self.query_one(ContentSwitcher).mount_all(panels)
         self._refresh_everything()
         self.watch_selected(self.selected)  # a key pressed before they were mounted
@@ -304,6 +312,22 @@ class PqatApp(App[int]):
     def action_select_previous(self) -> None:
         steps = list(Step)
         self.selected = steps[max(steps.index(self.selected) - 1, 0)]
+
+    def action_select_first(self) -> None:
+        self.selected = list(Step)[0]
+
+    def action_select_last(self) -> None:
+        self.selected = list(Step)[-1]
+
+    def action_focus_panel(self) -> None:
+        self._panel(self.selected).focus()
+
+    def action_half_page(self, direction: int) -> None:
+        """ctrl+d / ctrl+u: half a page down or up in the focused panel or log (else the stage's panel)."""
+        focused = self.focused
+        target = focused if isinstance(focused, (StagePanel, LogPane)) else self._panel(self.selected)
+        half_page = max(1, target.scrollable_content_region.height // 2)
+        target.scroll_relative(y=direction * half_page, animate=False)
 
     def action_settings(self) -> None:
         if isinstance(self.screen, SettingsScreen):
@@ -595,8 +619,9 @@ class PqatApp(App[int]):
             self._stage_began(event.stage)
         if isinstance(event, BatchProgress):
             self._training_panel(event.stage).batch_progress(event)
+            # The epoch, then how far into it: "ep 4/10 · 45%" (not a share of the whole stage).
             self._progress_figure = (
-                f"{event.epoch}/{event.epochs} {event.batch * 100 // max(event.batches, 1)}%"
+                f"ep {event.epoch}/{event.epochs} · {event.batch * 100 // max(event.batches, 1)}%"
             )
             self._refresh_stage_list()
             return
@@ -652,8 +677,8 @@ class PqatApp(App[int]):
             return
         next_stage = self.board.next_stage()
         self._quit_question_changed()
-        if next_stage is None and self.selected.stage == stage:
-            self.selected = Step.COMPARE
+        if state is StepState.DONE and next_stage is None and self.selected.stage == stage:
+            self.selected = Step.COMPARE  # not after a cancelled re-run: the earlier output is still done
         self._set_status(self._idle_status())
         self._refresh_everything()
 
@@ -667,7 +692,10 @@ class PqatApp(App[int]):
         self.query_one(StageList).selected = selected
         switcher = self.query_one(ContentSwitcher)
         if switcher.query_children(f"#panel-{selected.value}"):
+            panel_had_focus = isinstance(self.focused, StagePanel)
             switcher.current = f"panel-{selected.value}"
+            if panel_had_focus:  # the focus follows to the new panel instead of falling to the log
+                self._panel(selected).focus()
 
     def watch_busy(self, busy: bool) -> None:
         self.set_class(busy, "-busy")
@@ -696,6 +724,7 @@ class PqatApp(App[int]):
 
     def _refresh_everything(self) -> None:
         self._refresh_stage_list()
+        self.query_one(HeaderLine).show(self.session, self.results)
         for panel in self.query(StagePanel):
             stage = panel.step.stage
             panel.show_results(
@@ -730,6 +759,20 @@ def _as_link(loaded: LoadedEngine) -> EngineLink:
     if isinstance(loaded.engine, EngineLink):
         return loaded.engine
     return LocalLink(loaded.engine, versions=dict(loaded.versions), summary=loaded.summary)
+
+
+def _model_of_run(run_dir: Path | None) -> str | None:
+    """The model a resumed run was started with (its manifest says), for the header."""
+    if run_dir is None:
+        return None
+    from engine.run_store import RunStoreError
+    from engine.user_model import saved_model_choice
+
+    try:
+        saved = saved_model_choice(run_dir)
+    except RunStoreError:  # a damaged run folder: the engine says why once it loads; the header guesses not
+        return None
+    return str(saved["path"]) if saved else None
 
 
 def _metrics(metrics: dict[str, float]) -> str:

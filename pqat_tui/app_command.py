@@ -78,7 +78,8 @@ def app_command(
     # on sys.__stderr__, gets its own copy of the terminal first.
     with _terminal_for_textual(), redirect_native_stderr(native_log):
         factory = real_engine_factory(run_dir, model=model, no_train=no_train)
-        app = PqatApp(config, factory, native_log=native_log, preview=read_preview(run_dir))
+        preview = read_preview(run_dir)
+        app = PqatApp(config, factory, native_log=native_log, preview=preview, run_dir=run_dir, model=model)
         try:
             app.run()
         finally:

@@ -1,8 +1,13 @@
-"""Small braille line charts (training curves) as rich renderables that fit whatever width they get."""
+"""Small braille line charts (training curves) as rich renderables that fit whatever width they get.
+
+Per-epoch figures are drawn as steps: an epoch's value spans that epoch's slot of the x axis, so one epoch
+is a line across the chart rather than a dot at its right edge.
+"""
 
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -21,6 +26,7 @@ class Series:
     points: tuple[tuple[float, float], ...]  # (x, y), x increasing
     style: str
     marker: str  # the legend's sample of the line, told apart without colour too
+    steps: bool = False  # each point (x, y) holds y from the start of its epoch, ceil(x) - 1, up to x
 
 
 class LineChart:
@@ -68,14 +74,23 @@ class LineChart:
             cells[row][col] |= _DOT_BITS[dy % 4][dx % 2]
             styles[row][col] = style
 
+        def line(start: tuple[int, int], end: tuple[int, int], style: str) -> None:
+            (x0, y0), (x1, y1) = start, end
+            steps = max(abs(x1 - x0), abs(y1 - y0), 1)
+            for i in range(steps + 1):
+                plot(x0 + (x1 - x0) * i // steps, y0 + (y1 - y0) * i // steps, style)
+
         for series in self.series:
-            dots = [to_dot(x, y) for x, y in series.points]
-            for (x0, y0), (x1, y1) in itertools.pairwise(dots):
-                steps = max(abs(x1 - x0), abs(y1 - y0), 1)
-                for i in range(steps + 1):
-                    plot(x0 + (x1 - x0) * i // steps, y0 + (y1 - y0) * i // steps, series.style)
-            if len(dots) == 1:
-                plot(*dots[0], series.style)
+            if series.steps:
+                path = []
+                for x, y in series.points:
+                    path += [to_dot(max(math.ceil(x) - 1, 0), y), to_dot(x, y)]
+            else:
+                path = [to_dot(x, y) for x, y in series.points]
+            for start, end in itertools.pairwise(path):
+                line(start, end, series.style)
+            if len(path) == 1:
+                plot(*path[0], series.style)
 
         yield Text(self.title, style="bold")
         for row in range(self.height):
@@ -89,12 +104,21 @@ class LineChart:
             for col in range(columns):
                 line.append(chr(_BRAILLE_BLANK + cells[row][col]), style=styles[row][col] or None)
             yield line
-        legend = Text(no_wrap=True, overflow="ellipsis")
-        for series in self.series:
-            latest = self.value_format.format(series.points[-1][1]) if series.points else "—"
-            legend.append(f"{series.marker} ", style=series.style)
-            legend.append(f"{series.label} {latest} ")
-        yield legend
+        yield self._legend(options.max_width)
+
+    def _legend(self, width: int) -> Text:
+        """Each series' marker, label and latest value; narrow, the labels go before any digit is cut."""
+        for with_labels, gap in ((True, " "), (True, ""), (False, "")):
+            legend = Text(no_wrap=True, overflow="ellipsis")
+            for series in self.series:
+                latest = self.value_format.format(series.points[-1][1]) if series.points else "—"
+                if legend:
+                    legend.append(" ")
+                legend.append(f"{series.marker}{gap}", style=series.style)
+                legend.append(f"{series.label} {latest}" if with_labels else latest)
+            if legend.cell_len <= width:
+                break
+        return legend
 
 
 def training_charts(
@@ -103,7 +127,8 @@ def training_charts(
     total_epochs: int,
     height: int = 5,
 ) -> tuple[LineChart, LineChart]:
-    """Loss and accuracy charts: train at each epoch end and where the running epoch is, validation per epoch.
+    """Loss and accuracy charts, as steps: train at each epoch end and where the running epoch has got to,
+    validation per epoch.
 
     `batches` holds (fractional epoch, metrics) samples from training; `epochs` holds (epoch, metrics).
     """
@@ -118,8 +143,8 @@ def training_charts(
             LineChart(
                 f"{title} per epoch",
                 [
-                    Series("train", tuple(train), "cyan", "━"),
-                    Series("val", tuple(val), "magenta", "•"),
+                    Series("train", tuple(train), "cyan", "━", steps=True),
+                    Series("val", tuple(val), "magenta", "•", steps=True),
                 ],
                 x_max=max(total_epochs, 1),
                 height=height,

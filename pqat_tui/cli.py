@@ -40,6 +40,8 @@ from engine.user_model import UserModelError, check_model_file, saved_model_choi
 
 EXIT_USAGE = 2
 RESUME_LATEST = ""  # `--resume` given without a folder
+# The formats of `pqat-tui report` (pqat_tui.report.render.FORMATS, not imported here: --help stays light).
+REPORT_FORMATS = ["html", "svg", "md", "txt", "json"]
 ATTACHABLE = (MANIFEST_FILE, WORKER_FILE)  # a run folder holds one of these from its first second
 
 
@@ -142,6 +144,11 @@ def _pipeline_options(*, for_subcommand: bool = False) -> argparse.ArgumentParse
     return parser
 
 
+def _sentence(summary: str) -> str:
+    """A subcommand's one-line help as the first sentence of its own --help."""
+    return f"{summary[:1].upper()}{summary[1:]}."
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _pipeline_options(for_subcommand=True)
     parser = argparse.ArgumentParser(
@@ -149,9 +156,18 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[_pipeline_options()],
         description="Walk a Keras model through pruning, QAT, pruning-preserving QAT and TFLite conversion.",
     )
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = parser.add_subparsers(
+        dest="command",
+        metavar="COMMAND",
+        help="without one, the interactive app starts (in the app, ? lists every key)",
+    )
+    run_help = "run every stage headless, with progress bars, and print the tables"
     run = commands.add_parser(
-        "run", parents=[common], help="run every stage headless, with progress bars, and print the tables"
+        "run",
+        parents=[common],
+        help=run_help,
+        description=f"{_sentence(run_help)} Finished stages are kept in the run folder "
+        "(--resume picks them up). Exit status: 0 done, 1 a stage failed, 2 bad input, 130 interrupted.",
     )
     run.add_argument("--json", metavar="PATH", help="write the results as JSON (schema 1)")
     run.add_argument("--report", metavar="DIR", help="export a report (all formats) into DIR")
@@ -161,10 +177,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="run every stage in a background engine process and return at once; it writes to the run "
         "folder and survives the terminal (`pqat-tui attach` watches it, `pqat-tui ps` lists it)",
     )
+    attach_help = (
+        "open the app on a run whose engine process is running (after `d`, `run --detach` or a dropped "
+        "connection); a run that has ended is reopened"
+    )
     attach = commands.add_parser(
         "attach",
-        help="open the app on a run whose engine process is running (after `d`, `run --detach` or a dropped "
-        "connection); a run that has ended is reopened",
+        help=attach_help,
+        description=_sentence(attach_help),
     )
     attach.add_argument(
         "run",
@@ -172,9 +192,8 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         help=f"the run folder (default: the latest live run under {DEFAULT_RUNS_ROOT}/, else the latest run)",
     )
-    ps = commands.add_parser(
-        "ps", help="list runs: folder, state (running with pid, stage and progress / finished / failed / ...)"
-    )
+    ps_help = "list runs: folder, state (running with pid, stage and progress / finished / failed / ...)"
+    ps = commands.add_parser("ps", help=ps_help, description=_sentence(ps_help))
     ps.add_argument(
         "folders",
         metavar="FOLDER",
@@ -182,16 +201,36 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"run folders, or folders holding runs (default: {DEFAULT_RUNS_ROOT}/)",
     )
     ps.add_argument("--json", action="store_true", help="print the list as JSON")
-    report = commands.add_parser("report", help="re-render the results of an earlier run (no TensorFlow)")
+    report_help = "re-render the results of an earlier run (no TensorFlow)"
+    report = commands.add_parser(
+        "report",
+        help=report_help,
+        description=f"{_sentence(report_help)[:-1]}: as coloured tables on a terminal, or as "
+        "HTML, SVG, Markdown, plain text or JSON.",
+    )
     report.add_argument(
         "results", metavar="RESULTS.json", help="a results file, or a run or report folder that holds one"
     )
-    report.add_argument("--format", choices=["html", "svg", "md", "txt", "json"], default="txt")
-    report.add_argument("-o", "--output", metavar="PATH", help="write here instead of standard output")
+    report.add_argument(
+        "--format",
+        choices=REPORT_FORMATS,
+        help="html, svg, md, txt or json (default: from the extension of -o, else txt); "
+        "a --format that contradicts the extension of -o is an error",
+    )
+    report.add_argument(
+        "-o",
+        "--output",
+        metavar="PATH",
+        help="write here instead of standard output; .html .svg .md .txt or .json choose the format",
+    )
+    inspect_help = (
+        "list the tensors (shape, type, quantization, zeros, unique values, bytes) and operators of "
+        "any .tflite file (no TensorFlow)"
+    )
     inspect = commands.add_parser(
         "inspect",
-        help="list the tensors (shape, type, quantization, zeros, unique values, bytes) and operators of "
-        "any .tflite file (no TensorFlow)",
+        help=inspect_help,
+        description=_sentence(inspect_help),
     )
     inspect.add_argument("file", metavar="FILE.tflite", help="the .tflite model to read")
     inspect.add_argument(
@@ -199,10 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help='print {"tensors": [...], "operators": {name: count}} as JSON instead of tables',
     )
+    config_help = "print the effective config (defaults < config file < flags) as TOML"
     commands.add_parser(
         "config",
         parents=[common],
-        help="print the effective config (defaults < config file < flags) as TOML",
+        help=config_help,
+        description=f"{_sentence(config_help)[:-1]}; pass it back with --config FILE.",
     )
     return parser
 

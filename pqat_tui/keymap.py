@@ -1,8 +1,11 @@
 """Every key of the app, in one list: the Footer, the help screen and the command palette read it.
 
 Other features add their keys by appending Bindings here (each with an id, so users can remap them).
-The arrows' j/k stay out of the Footer (the help screen and the palette list them) so that every other key,
-q included, still fits an 80-column footer.
+j/k stay out of the Footer (the help screen and the palette list them) so that every other key, q
+included, still fits an 80-column footer.
+
+The arrows, PageUp/PageDown and Home/End belong to the focused widget: they scroll a panel or the log, and
+move through the stages in the stage list. NAVIGATION_KEYS describes them for the help screen.
 """
 
 from __future__ import annotations
@@ -21,21 +24,39 @@ APP_BINDINGS: list[Binding] = [
     ),
     Binding("c,escape", "cancel", "Cancel", id="cancel", tooltip="Stop the running stage"),
     Binding(
-        "j,down",
+        "j",
         "select_next",
         "Down",
         id="select_next",
-        key_display="j/↓",
-        tooltip="Select the stage below",
+        key_display="j",
+        tooltip="Select the stage below (from anywhere; ↓ too in the stage list)",
         show=False,
     ),
     Binding(
-        "k,up",
+        "k",
         "select_previous",
         "Up",
         id="select_previous",
-        key_display="k/↑",
-        tooltip="Select the stage above",
+        key_display="k",
+        tooltip="Select the stage above (from anywhere; ↑ too in the stage list)",
+        show=False,
+    ),
+    Binding(
+        "ctrl+d",
+        "half_page(1)",
+        "Half page down",
+        id="half_page_down",
+        key_display="ctrl+d",
+        tooltip="Scroll the focused panel or log half a page down",
+        show=False,
+    ),
+    Binding(
+        "ctrl+u",
+        "half_page(-1)",
+        "Half page up",
+        id="half_page_up",
+        key_display="ctrl+u",
+        tooltip="Scroll the focused panel or log half a page up",
         show=False,
     ),
     Binding(
@@ -122,4 +143,12 @@ APP_BINDINGS: list[Binding] = [
     ),
     Binding("question_mark", "help", "Help", id="help", key_display="?", tooltip="Keys and stages explained"),
     Binding("q", "request_quit", "Quit", id="quit", tooltip="Quit (asks first while a stage runs)"),
+]
+
+# Keys the focused widget handles (not app actions): listed on the help screen and in the README.
+NAVIGATION_KEYS: list[tuple[str, str]] = [
+    ("tab / shift+tab", "Move the focus: stage list, panel, log (the focused one has a bright border)"),
+    ("↑ ↓ PgUp PgDn", "Scroll the focused panel or log; in the stage list, select a stage"),
+    ("Home / End", "Top or bottom of the focused panel or log; first or last stage in the stage list"),
+    ("enter", "In the stage list: focus the selected stage's panel"),
 ]

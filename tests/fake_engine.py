@@ -393,7 +393,7 @@ class FakeEngine:
                 self._results = replace(
                     self._results, failures={**self._results.failures, stage.value: self.fail[stage]}
                 )
-            emit(LogMessage(f"{stage.title}: {self.fail[stage]}", "error", stage))
+            emit(LogMessage(self.fail[stage], "error", stage))  # the app adds "QAT: "
             emit(StageFailed(stage, seconds, self.fail[stage]))
             return
         if stage is Stage.PRUNE:

@@ -91,7 +91,7 @@ async def test_an_unwritable_folder_is_reported_and_the_app_stays_up(tmp_path: P
 
 def test_export_dialog_snapshot(snap_compare, monkeypatch: pytest.MonkeyPatch) -> None:
     # A fixed default folder: the real one carries the current time.
-    monkeypatch.setattr("pqat_tui.app.default_report_dir", lambda: Path("reports/2026-11-25_17-30-00"))
+    monkeypatch.setattr("pqat_tui.app.default_report_dir", lambda: Path("reports/2026-11-25T17-30-00Z"))
     app = make_app(FakeEngine())
 
     async def run_before(pilot: Pilot) -> None:

@@ -1,4 +1,5 @@
-"""The app over the real engine on the bundled sample, one epoch a stage, driven with Pilot like a person."""
+"""The app over the real engine, driven with Pilot like a person: two stages on a few hundred digits, and
+(slow) every stage on the bundled sample, one epoch a stage."""
 
 from __future__ import annotations
 
@@ -18,6 +19,23 @@ from pqat_tui.widgets.stage_list import StageList
 pytestmark = pytest.mark.real_engine
 
 
+async def test_the_first_stages_run_on_the_real_engine(tmp_path: Path, tiny_data: Path) -> None:
+    config = PipelineConfig(data=str(tiny_data)).with_overrides(epochs=1)
+    app = PqatApp(config, real_engine_factory(tmp_path / "run"), run_dir=tmp_path / "run")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("n")  # before TensorFlow has loaded: it waits for it
+        await wait_for(pilot, lambda: app.engine is not None, timeout=120)
+        await wait_for(pilot, lambda: app.board.state(Step.DATA) is StepState.DONE and not app.busy, 60)
+        await pilot.press("n")
+        await wait_for(pilot, lambda: app.board.state(Step.BASELINE) is StepState.DONE and not app.busy, 120)
+        assert app.query_one(StageList).row(Step.BASELINE).label().startswith("acc 0.")
+        assert "Baseline epoch 1/1" in log_text(app)
+        assert f"run {tmp_path / 'run'}/" in str(app.query_one("#header", Static).render())
+        assert (tmp_path / "run" / "models" / "baseline.keras").is_file()
+    app.engine.close()  # type: ignore[union-attr]
+
+
+@pytest.mark.slow
 async def test_a_runs_every_stage_on_the_sample_and_compare_shows_the_figures(tmp_path: Path) -> None:
     config = PipelineConfig(data="sample").with_overrides(epochs=1, prune_epochs=1)
     app = PqatApp(config, real_engine_factory(tmp_path / "run"))

@@ -1,7 +1,7 @@
 """The real engine on the bundled sample: the issue's figures, events, cancellation, determinism, fallback.
 
-One full default run (through the headless command, ~40 s) is shared by the module; the other tests use
-one-epoch stages.
+One full default run (through the headless command, ~15 s on two idle cores) is shared by the module's slow
+tests (they check the reference's figures; `pytest -m slow`); the other tests use one-epoch stages.
 """
 
 from __future__ import annotations
@@ -57,6 +57,8 @@ def _weights(model_sparsity) -> dict[str, float]:
     return {w.name: w.fraction for w in model_sparsity}
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("full_run")
 def test_pruned_and_pqat_kernels_are_at_target_and_qat_is_not(full_run) -> None:
     results, *_ = full_run
     for name in ("pruned", "pqat"):
@@ -69,6 +71,8 @@ def test_pruned_and_pqat_kernels_are_at_target_and_qat_is_not(full_run) -> None:
     assert set(qat) == set(_weights(results.models["pqat"].sparsity))
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("full_run")
 def test_pqat_tflite_keeps_its_zeros_and_is_smaller_zipped(full_run) -> None:
     results, *_ = full_run
     qat, pqat, ptq = (results.models[n].tflite for n in ("qat", "pqat", "ptq"))
@@ -82,6 +86,8 @@ def test_pqat_tflite_keeps_its_zeros_and_is_smaller_zipped(full_run) -> None:
     assert inside["dense/kernel (int8)"].total == 20280
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("full_run")
 def test_accuracies_match_the_reference(full_run) -> None:
     results, *_ = full_run
     models = results.models
@@ -98,6 +104,8 @@ def test_accuracies_match_the_reference(full_run) -> None:
         assert abs(models[name].keras_accuracy - models[name].tflite.accuracy) <= 0.01
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("full_run")
 def test_json_has_the_issue_shape(full_run) -> None:
     results, raw, *_ = full_run
     assert raw["schema"] == 1
@@ -123,6 +131,8 @@ def test_json_has_the_issue_shape(full_run) -> None:
     assert histories == {"baseline": 10, "pruned": 3, "qat": 1, "pqat": 1}
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("full_run")
 def test_the_float_reference_and_what_each_file_changed(full_run) -> None:
     results, *_, run_dir = full_run
     models = results.models
@@ -144,6 +154,8 @@ def test_the_float_reference_and_what_each_file_changed(full_run) -> None:
         assert latency.threads_1.runs >= 200 and 0 < latency.threads_1.p50_ms <= latency.threads_1.p95_ms
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("full_run")
 def test_headless_prints_the_tables(full_run) -> None:
     _, _, printed, _ = full_run
     for heading in (
@@ -157,6 +169,7 @@ def test_headless_prints_the_tables(full_run) -> None:
     ):
         assert heading in printed
     assert "Traceback" not in printed
+    assert "…" not in printed[printed.index("Accuracy on the test set") :]  # `run | cat`: 80 columns, no cut
 
 
 def _record(session: PipelineSession, stage: Stage, stop: threading.Event | None = None) -> list[EngineEvent]:
@@ -300,6 +313,8 @@ def test_fast_conversion_matches_the_examples_converter() -> None:
     np.testing.assert_array_equal(outputs[0], outputs[1])
 
 
+@pytest.mark.slow
+@pytest.mark.xdist_group("full_run")
 def test_batched_tflite_accuracy_equals_the_examples_per_image_loop(full_run) -> None:
     """Uneven batches included: 1,000 images in batches of at most 96 are 11 batches of 91 and one of 90."""
     from ai_edge_litert.interpreter import Interpreter

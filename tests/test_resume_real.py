@@ -1,7 +1,7 @@
-"""Run folders and resume with the real engine on the sample, one-epoch stages.
+"""Run folders and resume with the real engine, one-epoch stages on a few hundred digits.
 
-One cold run is shared by the module; each test resumes a copy of its folder, so that only the stages a test
-is about run again.
+One cold run is shared (conftest's tiny_run, made once per session); each test resumes a copy of its folder,
+so that only the stages a test is about run again.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from conftest import TinyRun
 
 from engine.results import RunResults
 from engine.run_store import LOCK_FILE, EventLog, LockHolder, Manifest
@@ -28,16 +29,6 @@ from pqat_tui.cli import main
 pytestmark = pytest.mark.real_engine
 
 ROOT = Path(__file__).resolve().parent.parent
-TINY = [
-    "--data",
-    "sample",
-    "--epochs",
-    "1",
-    "--prune-epochs",
-    "1",
-    "--set",
-    "ptq.representative_images=100",
-]
 
 
 def _run(*argv: str) -> tuple[int, str]:
@@ -61,11 +52,8 @@ def _copy(source: Path, target: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def cold(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, RunResults]:
-    folder = tmp_path_factory.mktemp("runs") / "cold"
-    status, output = _run(*TINY, "--run-dir", str(folder))
-    assert status == 0, output
-    return folder, RunResults.read_json(folder / "results.json")
+def cold(tiny_run: TinyRun) -> tuple[Path, RunResults]:
+    return tiny_run.run_dir, RunResults.read_json(tiny_run.run_dir / "results.json")
 
 
 def _comparable(results: RunResults) -> dict:
@@ -130,12 +118,13 @@ def test_changing_sparsity_reruns_prune_and_downstream_but_not_baseline(cold, tm
     assert status == 0 and len(_started(copy)) == len(Stage) + len(rerun)
 
 
-def test_a_run_killed_mid_stage_resumes_to_the_same_results(cold, tmp_path: Path) -> None:
+@pytest.mark.slow
+def test_a_run_killed_mid_stage_resumes_to_the_same_results(cold, tiny_run: TinyRun, tmp_path: Path) -> None:
     _, results = cold
     folder = tmp_path / "killed"
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
-        [sys.executable, "-m", "pqat_tui", "run", *TINY, "--run-dir", str(folder)],
+        [sys.executable, "-m", "pqat_tui", "run", *tiny_run.args, "--run-dir", str(folder)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         env=env,
@@ -146,7 +135,7 @@ def test_a_run_killed_mid_stage_resumes_to_the_same_results(cold, tmp_path: Path
             assert process.poll() is None, "the run ended before QAT started"
             assert time.monotonic() < deadline, "QAT never started"
             time.sleep(0.05)
-        time.sleep(0.5)  # into QAT's training
+        time.sleep(0.1)  # into QAT (a few hundred images: its training is short)
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()

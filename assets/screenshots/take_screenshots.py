@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import tempfile
 from pathlib import Path
 
 from engine.config import PipelineConfig
+from engine.run_store import new_run_dir
 from pqat_tui.app import PqatApp
 from pqat_tui.engine_loader import real_engine_factory
 from pqat_tui.steps import Step
@@ -23,9 +25,13 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 async def take(out: Path, size: tuple[int, int]) -> None:
+    out = out.resolve()
     out.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="pqat-screens-") as run_dir:
-        app = PqatApp(PipelineConfig(data="sample"), real_engine_factory(Path(run_dir) / "run"))
+    # The engine process may still be writing its last file into the run as the script ends.
+    with tempfile.TemporaryDirectory(prefix="pqat-screens-", ignore_cleanup_errors=True) as scratch:
+        os.chdir(scratch)  # the header shows the run folder as a person sees it: runs/<UTC time>/
+        run_dir = new_run_dir(Path("runs"))
+        app = PqatApp(PipelineConfig(data="sample"), real_engine_factory(run_dir), run_dir=run_dir)
         async with app.run_test(size=size) as pilot:
 
             async def until(condition, timeout: float = 400) -> None:  # noqa: ANN001

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 from engine import writes
@@ -31,9 +31,14 @@ class ReportError(Exception):
     """A report could not be written; the message is one line a person can act on."""
 
 
+# UTC, as run folders are named (engine.run_store.new_run_dir): one time convention for every folder.
+FOLDER_TIME_FORMAT = "%Y-%m-%dT%H-%M-%SZ"
+
+
 def default_report_dir(now: datetime | None = None) -> Path:
-    """`reports/<local timestamp>/` under the working directory: sortable, and one per export."""
-    return Path("reports") / (now or datetime.now()).strftime("%Y-%m-%d_%H-%M-%S")
+    """`reports/<UTC time>/` under the working directory: sortable, and one per export."""
+    moment = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    return Path("reports") / moment.strftime(FOLDER_TIME_FORMAT)
 
 
 def _reason(error: OSError) -> str:

@@ -12,12 +12,14 @@ import json
 import re
 from collections.abc import Callable, Iterable
 
+from rich._export_format import CONSOLE_SVG_FORMAT
 from rich.console import Console, RenderableType
 from rich.rule import Rule
 from rich.table import Table
 from rich.terminal_theme import MONOKAI
 from rich.text import Text
 
+from pqat_tui.fit import fit_table
 from pqat_tui.report.model import Block, Bullets, Figure, Paragraph, Report
 
 # Wide enough for the comparison table's bars, narrow enough to read in a browser or a pull request.
@@ -43,6 +45,12 @@ body {{{{
 </html>
 """
 
+# A report is self-contained: rich's SVG template loads Fira Code from a CDN; ours uses the fonts at hand.
+MONOSPACE_FONTS = "'DejaVu Sans Mono', Menlo, Consolas, 'Liberation Mono', 'Courier New', monospace"
+SVG_PAGE = re.sub(r"\s*@font-face \{\{.*?\}\}", "", CONSOLE_SVG_FORMAT, flags=re.DOTALL).replace(
+    "font-family: Fira Code, monospace;", f"font-family: {MONOSPACE_FONTS};"
+)
+
 
 def _block_renderable(block: Block) -> RenderableType:
     if isinstance(block, Paragraph):
@@ -51,7 +59,7 @@ def _block_renderable(block: Block) -> RenderableType:
         return Text("\n").join(Text(f"• {line}") for line in block.lines)
     if isinstance(block, Figure):
         return block.renderable
-    return block
+    return fit_table(block)  # on a narrow terminal the table gives way without cutting digits
 
 
 def report_renderables(report: Report) -> list[RenderableType]:
@@ -68,10 +76,10 @@ def report_renderables(report: Report) -> list[RenderableType]:
     return parts
 
 
-def _recording(report: Report) -> Console:
+def _recording(report: Report, width: int = REPORT_WIDTH) -> Console:
     console = Console(
         record=True,
-        width=REPORT_WIDTH,
+        width=width,
         file=io.StringIO(),
         force_terminal=True,
         color_system="truecolor",
@@ -82,8 +90,8 @@ def _recording(report: Report) -> Console:
     return console
 
 
-def to_text(report: Report) -> str:
-    text = _recording(report).export_text(styles=False)
+def to_text(report: Report, width: int = REPORT_WIDTH) -> str:
+    text = _recording(report, width).export_text(styles=False)
     return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
 
 
@@ -94,7 +102,7 @@ def to_html(report: Report) -> str:
 
 
 def to_svg(report: Report) -> str:
-    return _recording(report).export_svg(title=report.title)
+    return _recording(report).export_svg(title=report.title, code_format=SVG_PAGE)
 
 
 def to_json(report: Report) -> str:

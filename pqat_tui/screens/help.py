@@ -11,7 +11,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from pqat_tui.keymap import APP_BINDINGS
+from pqat_tui.keymap import APP_BINDINGS, NAVIGATION_KEYS
 from pqat_tui.steps import STEP_PURPOSE
 
 
@@ -23,6 +23,8 @@ def help_renderable() -> Group:
         keys.add_row(
             binding.key_display or binding.key.replace(",", " / "), binding.tooltip or binding.description
         )
+    for key, what in NAVIGATION_KEYS:
+        keys.add_row(key, what)
     keys.add_row("ctrl+p", "Command palette: every action by name")
     stages = Table(title="Stages", title_justify="left", show_header=False, box=None, padding=(0, 2, 0, 0))
     stages.add_column("stage", style="bold", no_wrap=True)

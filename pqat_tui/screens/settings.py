@@ -40,8 +40,11 @@ class SettingsScreen(ModalScreen[PipelineConfig | None]):
     BINDINGS = [
         Binding("ctrl+s", "save", "Save", id="settings_save", tooltip="Check every value and apply them"),
         Binding("escape", "close", "Cancel", id="settings_cancel", tooltip="Close without changing anything"),
-        Binding("down", "app.focus_next", "Next value", id="settings_next", show=False),
-        Binding("up", "app.focus_previous", "Previous value", id="settings_previous", show=False),
+        # Priority: the scrolling list around the fields would take the arrows for scrolling otherwise.
+        Binding("down", "app.focus_next", "Next value", id="settings_next", show=False, priority=True),
+        Binding(
+            "up", "app.focus_previous", "Previous value", id="settings_previous", show=False, priority=True
+        ),
     ]
 
     def __init__(self, config: PipelineConfig) -> None:
@@ -56,7 +59,8 @@ class SettingsScreen(ModalScreen[PipelineConfig | None]):
                 "a change makes its stage and those after it stale",
                 id="settings-hint",
             )
-            with VerticalScroll(id="settings-list"):
+            # Not focusable: tab, shift+tab and the arrows go from field to field, never to the list itself.
+            with VerticalScroll(id="settings-list", can_focus=False):
                 section = ""
                 for key in setting_keys(self.config):
                     current_section = key.rpartition(".")[0]

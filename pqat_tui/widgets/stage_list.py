@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from rich.text import Text
 from textual import events
+from textual.binding import Binding
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
@@ -45,10 +46,21 @@ class StageRow:
         return self.state.value
 
 
-class StageList(Widget):
-    """One row a stage; the selected row is highlighted. Keys live on the app, so no focus is needed."""
+class StageList(Widget, can_focus=True):
+    """One row a stage; the selected row is highlighted.
+
+    j/k choose a stage from anywhere (the app's keys); with the list focused the arrows and Home/End do too,
+    and enter moves the focus to the stage's panel.
+    """
 
     COMPONENT_CLASSES = {"stage-list--selected"}
+    BINDINGS = [
+        Binding("down", "app.select_next", "Down", show=False),
+        Binding("up", "app.select_previous", "Up", show=False),
+        Binding("home", "app.select_first", "First stage", show=False),
+        Binding("end", "app.select_last", "Last stage", show=False),
+        Binding("enter", "app.focus_panel", "Panel", show=False),
+    ]
 
     selected: reactive[Step] = reactive(Step.DATA)
 
@@ -76,6 +88,8 @@ class StageList(Widget):
         lines = []
         for row in self._rows:
             label = row.label()
+            if len(label) + len(row.step.title) + 3 > width:
+                label = label.replace(" · ", " ")  # "ep 10/10 · 45%" loses its dot before it is cut
             name_width = width - len(label) - 3
             line = Text.assemble(
                 (f"{STATE_ICONS[row.state]} ", STATE_STYLES[row.state]),

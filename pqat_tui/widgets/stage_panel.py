@@ -11,12 +11,17 @@ from engine.results import RunResults
 from pqat_tui.steps import STEP_PURPOSE, Step, StepState
 
 
-class StagePanel(VerticalScroll, can_focus=False):
-    """Subclasses compose their body and redraw it from RunResults in `update_body`."""
+class StagePanel(VerticalScroll):
+    """Subclasses compose their body and redraw it from RunResults in `update_body`.
+
+    Focusable: the arrows, PageUp/PageDown and Home/End scroll it (VerticalScroll's keys); the app adds
+    ctrl+d/ctrl+u and keeps j/k for choosing a stage.
+    """
 
     def __init__(self, step: Step) -> None:
         super().__init__(id=f"panel-{step.value}", classes="stage-panel")
         self.step = step
+        self.border_title = step.title
 
     def compose(self) -> ComposeResult:
         yield Static(classes="panel-title")
@@ -27,7 +32,9 @@ class StagePanel(VerticalScroll, can_focus=False):
         yield from ()
 
     def show_results(self, results: RunResults, state: StepState, error: str | None) -> None:
-        title = Text.assemble((self.step.title, "bold"), f" · {STEP_PURPOSE[self.step]}")
+        # The stage's name is the border's title; this line says what the stage does and where it stands.
+        purpose = STEP_PURPOSE[self.step]
+        title = Text(purpose[:1].upper() + purpose[1:])
         seconds = results.stage_seconds.get(self.step.value)
         if state is StepState.DONE and seconds is not None:
             title.append(f" · done in {seconds:.1f} s", style="dim")

@@ -24,6 +24,7 @@ from pqat_tui.evaluation_tables import (
     latency_view,
     per_class_view,
 )
+from pqat_tui.fit import fit_table
 from pqat_tui.steps import Step, StepState
 from pqat_tui.tables import tflite_table, tflite_weights_table
 from pqat_tui.widgets.layer_table import LayerTable
@@ -44,7 +45,7 @@ class TFLitePanel(StagePanel):
     def update_body(self, results: RunResults, state: StepState) -> None:
         if self.step is Step.PTQ:
             self.query_one("#ptq-headline", Static).update(_headlines(results, ("ptq",)))
-        self.query_one(".tflite-table", Static).update(tflite_table(results))
+        self.query_one(".tflite-table", Static).update(fit_table(tflite_table(results)))
         name = "pqat" if self.step is Step.CONVERT else "ptq"
         self.query_one(LayerTable).show(lambda view: tflite_weights_table(results, name, view))
 
@@ -72,7 +73,7 @@ class EvaluatePanel(StagePanel):
         self._results = results
         self.query_one("#evaluate-headlines", Static).update(_headlines(results))
         self.query_one("#latency", Static).update(latency_view(results))
-        self.query_one(".tflite-table", Static).update(tflite_table(results))
+        self.query_one(".tflite-table", Static).update(fit_table(tflite_table(results)))
         self.query_one("#per-class", Static).update(per_class_view(results))
         self.query_one("#changed-counts", Static).update(changed_table(results))
         self._draw_shown()

@@ -14,6 +14,7 @@ from rich.console import RenderableType
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.widgets import Static
 
@@ -29,6 +30,21 @@ from pqat_tui.widgets.stage_panel import StagePanel
 
 SPARSITY_STEPS = (Step.PRUNE, Step.QAT, Step.PQAT)
 METRIC_NAMES = ("loss", "accuracy", "val_loss", "val_accuracy")
+Sample = tuple[float, dict[str, float]]  # (fractional epoch, metrics) while an epoch runs
+EpochPoint = tuple[int, dict[str, float]]  # (epoch, metrics) at an epoch's end
+# The rows a panel keeps for everything but the charts' plots (title, bars, metrics, the charts' title and
+# legend, the test accuracy, margins); the plots take what is left, within these bounds.
+ROWS_BESIDE_CHARTS = 12
+CHART_ROWS = (5, 16)
+
+
+def chart_rows(panel_rows: int, *, shares_with_table: bool) -> int:
+    """Plot rows for a panel `panel_rows` high: the spare rows, half of them where a table follows."""
+    spare = panel_rows - ROWS_BESIDE_CHARTS
+    if shares_with_table:
+        spare //= 2
+    low, high = CHART_ROWS
+    return min(max(spare, low), high)
 
 
 @dataclass(frozen=True)
@@ -76,6 +92,8 @@ class TrainingPanel(StagePanel):
         self._total_epochs = 0
         self._latest: dict[str, float] = {}
         self._progress = Progress()
+        self._chart_rows = CHART_ROWS[0]
+        self._charted: tuple[list[Sample], list[EpochPoint], int] = ([], [], 1)  # what the charts show
 
     @property
     def progress(self) -> Progress:
@@ -126,6 +144,15 @@ class TrainingPanel(StagePanel):
 
     # Drawing. Fixed heights in the stylesheet: these updates repaint without a layout pass.
 
+    def on_resize(self, event: events.Resize) -> None:
+        # Charts grow with the terminal; only on a resize, so live updates still need no layout pass.
+        height = self.scrollable_content_region.height
+        rows = chart_rows(height, shares_with_table=self.step in SPARSITY_STEPS)
+        if rows != self._chart_rows:
+            self._chart_rows = rows
+            self.query_one(".charts", Static).styles.height = rows + 2  # + the title and legend lines
+            self._draw_charts(*self._charted)
+
     def _update(self, name: str, content: RenderableType) -> None:
         self.query_one(f".{name}", Static).update(content, layout=False)
 
@@ -142,7 +169,11 @@ class TrainingPanel(StagePanel):
     ) -> None:
         self._update("progress", progress_bars(self._progress))
         self._update("metrics", _metrics_line(metrics))
-        loss, accuracy = training_charts(current, epochs, total_epochs)
+        self._draw_charts(current, epochs, total_epochs)
+
+    def _draw_charts(self, current: list[Sample], epochs: list[EpochPoint], total_epochs: int) -> None:
+        self._charted = (list(current), list(epochs), total_epochs)
+        loss, accuracy = training_charts(current, epochs, total_epochs, height=self._chart_rows)
         charts = Table.grid(expand=True, padding=(0, 1))
         charts.add_column(ratio=1)
         charts.add_column(ratio=1)
