@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from collab_results import collaborative_results
@@ -218,3 +219,23 @@ def test_every_report_format_holds_the_chart_table_and_headlines() -> None:
         if hasattr(b, "renderable")
     )
     assert cell_text(chart.renderable).count("\n") >= 14 + 2  # the report's taller chart
+
+
+GOLDEN = Path(__file__).parent / "data" / "deployed_section.txt"
+
+
+def _deployed_section(text: str) -> str:
+    """The text report's "Deployed files" section, up to the next section's rule."""
+    start = text.index("\nDeployed files ─") + 1
+    end = re.compile(r"^\w[\w ,:]* ─{5,}$", re.MULTILINE).search(text, start + 1)
+    assert end is not None
+    return text[start : end.start()].rstrip() + "\n"
+
+
+def test_text_report_section_matches_the_golden_file() -> None:
+    """The section as a reader sees it, every character pinned (the SVG and HTML reports draw the same
+    recording). After an intended change: `python -c "import sys; sys.path.insert(0, 'tests');
+    import test_deployed as t; t.GOLDEN.write_text(t._deployed_section(t.render(t.build_report(
+    t.collaborative_results()), 'txt')))"`, then read the diff."""
+    section = _deployed_section(render(build_report(collaborative_results()), "txt"))
+    assert section == GOLDEN.read_text()
