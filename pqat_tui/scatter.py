@@ -136,10 +136,11 @@ class ScatterChart:
         for point, row, column in placed:
             if not _place_label(canvas, point, row, column):
                 key = _KEYS[len(keyed) % len(_KEYS)]
-                for spot in (column + 1, column - 1):
-                    if 0 <= spot < columns and canvas.cells[row][spot][0] == " ":
-                        canvas.write(row, spot, key, point.style)
-                        break
+                free = [
+                    s for s in (column + 1, column - 1) if 0 <= s < columns and canvas.cells[row][s][0] == " "
+                ]
+                # Beside the mark; in a crowd, in its place: a key the legend names is always on the chart.
+                canvas.write(row, free[0] if free else column, key, point.style)
                 keyed.append((key, point))
         yield Text(self.title, style="bold", overflow="fold")
         for row in range(self.height):

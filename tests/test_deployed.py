@@ -239,3 +239,37 @@ def test_text_report_section_matches_the_golden_file() -> None:
     t.collaborative_results()), 'txt')))"`, then read the diff."""
     section = _deployed_section(render(build_report(collaborative_results()), "txt"))
     assert section == GOLDEN.read_text()
+
+
+@pytest.mark.parametrize("width", [40, 60])
+def test_a_crowded_chart_keys_what_it_cannot_label(width: int) -> None:
+    """Forty files on a small chart: every file is a mark or a key, and every key in the legend is drawn."""
+    models = {
+        f"m{i}": ModelResult(
+            tflite=TFLiteInfo(30_000, 1_000 + (i * 7_919) % 80_000, 0.5 + (i * 37 % 50) / 100)
+        )
+        for i in range(40)
+    }
+    lines = _draw(accuracy_size_chart(RunResults(models=models), height=6), width).splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= width
+    plot = "\n".join(line[7:] for line in lines[1:] if "┤" in line or "│" in line)
+    legend = " ".join(
+        lines[lines.index(next(line for line in lines if line.lstrip().startswith("KB"))) + 1 :]
+    )
+    keys = re.findall(r"(?:^|\s)(\w)\s+m\d+", legend)
+    assert keys and all(key in plot for key in keys)
+    labelled = set(re.findall(r"m\d+", plot)) | set(re.findall(r"\w\s+(m\d+)", legend))
+    assert labelled == set(models)
+
+
+@pytest.mark.parametrize("fmt", ["html", "svg"])
+def test_report_command_draws_the_chart_from_a_schema_2_file(tmp_path: Path, fmt: str) -> None:
+    from pqat_tui.cli import main
+
+    results = tmp_path / "results.json"
+    collaborative_results().write_json(results)
+    out = tmp_path / f"report.{fmt}"
+    assert main(["report", str(results), "-o", str(out)]) == 0
+    text = re.sub(r"<[^>]+>", "", out.read_text()).replace("&#160;", " ").replace("\xa0", " ")
+    for piece in ("Deployed files", "Pareto-best", "0.943┤", "PCQAT", "36.12", "unique/ch"):
+        assert piece in text
