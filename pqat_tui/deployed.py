@@ -84,8 +84,8 @@ class Baseline:
     where the float file was not evaluated)."""
 
     accuracy: float | None
-    zipped_bytes: int | None
-    name: str = "the float baseline"  # "the Keras baseline" in runs from before the float reference
+    zipped_bytes: int | None  # the float file's; None in runs from before the float reference
+    accuracy_of: str = "the float baseline"  # "the Keras baseline" where the float file has no accuracy
 
     def points(self, accuracy: float) -> float | None:
         """`accuracy` against the baseline's, in points (+0.3: 0.3 points more accurate)."""
@@ -148,10 +148,12 @@ def baseline_of(results: RunResults) -> Baseline:
     accuracy = reference.accuracy if reference is not None else None
     if accuracy is None:
         keras = results.models.get("baseline")
-        accuracy = keras.keras_accuracy if keras is not None else None
-    if reference is None:
-        return Baseline(accuracy, None, "the Keras baseline")
-    return Baseline(accuracy, reference.zipped_bytes)
+        return Baseline(
+            keras.keras_accuracy if keras is not None else None,
+            reference.zipped_bytes if reference is not None else None,
+            "the Keras baseline",
+        )
+    return Baseline(accuracy, reference.zipped_bytes if reference is not None else None)
 
 
 def pareto_best(points: Mapping[str, tuple[float, float]]) -> set[str]:
@@ -167,16 +169,18 @@ def pareto_best(points: Mapping[str, tuple[float, float]]) -> set[str]:
 def best_within(files: Iterable[DeployedFile], baseline: Baseline, drop_points: float) -> DeployedFile | None:
     """The smallest file (zipped) whose accuracy is at most `drop_points` below the baseline's; of equal
     sizes, the more accurate. None when no file is that close, or nothing is measured."""
-    if baseline.accuracy is None:
-        return None
-    close = [
-        f
-        for f in files
-        if f.measured
-        and f.name != REFERENCE
-        and round((f.accuracy - baseline.accuracy) * 100, 6) >= -drop_points  # type: ignore[operator]
-    ]
-    return min(close, key=lambda f: (f.zipped_bytes, -(f.accuracy or 0.0)), default=None)
+
+    def close(file: DeployedFile) -> bool:
+        points = baseline.points(file.accuracy) if file.accuracy is not None else None
+        # Rounded: 0.933 against 0.943 is 1.0 point down, not 1.0000000000000009.
+        return (
+            file.measured
+            and file.name != REFERENCE
+            and points is not None
+            and round(points, 6) >= -drop_points
+        )
+
+    return min(filter(close, files), key=lambda f: (f.zipped_bytes or 0, -(f.accuracy or 0.0)), default=None)
 
 
 def fmt_points(points: float) -> str:
@@ -195,12 +199,17 @@ def headline(file: DeployedFile, baseline: Baseline) -> str:
     assert file.accuracy is not None and file.zipped_bytes is not None
     points = baseline.points(file.accuracy)
     ratio = baseline.times_smaller(file.zipped_bytes)
-    if ratio is not None:
-        size = f"{fmt_times(ratio)} smaller than {baseline.name}"
-        change = "" if points is None else f" for {fmt_points(points)} points"
-    else:
-        size = f"{file.zipped_bytes / 1000:.2f} KB zipped"
-        change = "" if points is None else f" for {fmt_points(points)} points against {baseline.name}"
+    size = (
+        f"{fmt_times(ratio)} smaller than the float baseline"
+        if ratio is not None
+        else f"{file.zipped_bytes / 1000:.2f} KB zipped"
+    )
+    against = (
+        ""
+        if ratio is not None and baseline.accuracy_of == "the float baseline"
+        else f" against {baseline.accuracy_of}"
+    )
+    change = "" if points is None else f" for {fmt_points(points)} points{against}"
     return f"{file.label}: {size}{change}"
 
 
@@ -337,7 +346,9 @@ _CAPTIONS = {
 def _caption(baseline: Baseline, columns: Sequence[str]) -> str:
     accuracy = "not evaluated" if baseline.accuracy is None else f"{baseline.accuracy:.4f}"
     parts = [
-        _CAPTIONS[c].format(accuracy=accuracy, baseline=baseline.name) for c in columns if c in _CAPTIONS
+        _CAPTIONS[c].format(accuracy=accuracy, baseline=baseline.accuracy_of)
+        for c in columns
+        if c in _CAPTIONS
     ]
     return f"{BEST_MARK} Pareto-best  {DOMINATED_MARK} dominated; " + "; ".join(parts) + "."
 

@@ -81,6 +81,10 @@ def test_headline_states_size_ratio_and_points_with_a_minus_sign() -> None:
     assert headline(pcqat, Baseline(0.931, None, "the Keras baseline")) == (
         "PCQAT: 8.90 KB zipped for +0.2 points against the Keras baseline"
     )
+    # A float file not evaluated yet: its size still counts, the points are the Keras model's.
+    assert headline(pcqat, Baseline(0.945, 77_230, "the Keras baseline")) == (
+        "PCQAT: 8.7x smaller than the float baseline for −1.2 points against the Keras baseline"
+    )
     assert [fmt_points(p) for p in (-0.4, 0.2, -0.04, 0.0, -1.0)] == ["−0.4", "+0.2", "0.0", "0.0", "−1.0"]
 
 
@@ -153,6 +157,13 @@ def test_schema_1_results_leave_out_the_columns_they_do_not_have() -> None:
     assert "zipped KB" in header and "unique/ch" not in header and "sparse KB" not in header
     without_float = results.without("float")
     assert baseline_of(without_float) == Baseline(0.945, None, "the Keras baseline")
+    float_model = results.models["float"]
+    assert float_model.tflite is not None
+    unevaluated = results.with_model(
+        "float", replace(float_model, tflite=replace(float_model.tflite, accuracy=None))
+    )
+    assert baseline_of(unevaluated) == Baseline(0.945, 77_230, "the Keras baseline")
+    assert baseline_of(results) == Baseline(0.943, 77_230)
     assert "smaller" not in _draw(deployed_table(without_float), 120).splitlines()[2]
 
 
