@@ -25,7 +25,14 @@ REPO = Path(__file__).resolve().parent.parent
 class PtyApp:
     def __init__(self, args: list[str], size: tuple[int, int] = (120, 40), cwd: Path | None = None) -> None:
         """`pqat-tui ARGS` in `cwd` (default: a temporary folder, removed on close)."""
-        self.workdir = None if cwd is not None else tempfile.TemporaryDirectory(prefix="pqat-bench-")
+        self.workdir = (
+            None
+            if cwd is not None
+            else tempfile.TemporaryDirectory(
+                prefix="pqat-bench-",
+                ignore_cleanup_errors=True,  # the engine process may write a last line
+            )
+        )
         self.cwd = Path(cwd) if cwd is not None else Path(self.workdir.name)  # type: ignore[union-attr]
         leader, follower = pty.openpty()
         columns, rows = size

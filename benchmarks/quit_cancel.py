@@ -33,8 +33,8 @@ PHASES = ("loading", "tracing", "training", "converting")
 def _start(phase: str, done_run: Path) -> PtyApp:
     """An app with the engine in `phase` (a stage running); returns once it is there."""
     if phase == "converting":
-        copy = done_run.parent / "convert-trial"
-        shutil.rmtree(copy, ignore_errors=True)
+        # A fresh copy a trial: the last trial's engine process may still be writing into its own.
+        copy = Path(tempfile.mkdtemp(prefix="convert-trial-", dir=done_run.parent)) / "run"
         live_files = shutil.ignore_patterns("worker.json", "engine.sock", "run.lock")
         shutil.copytree(done_run, copy, ignore=live_files)
         app = PtyApp([*TINY, "--resume", str(copy)])
@@ -48,8 +48,8 @@ def _start(phase: str, done_run: Path) -> PtyApp:
     app = PtyApp(TINY)
     if phase == "loading":
         app.wait_for("Engine process started", timeout=60)
-        app.press("a")  # Data runs at once; Baseline then waits for TensorFlow
-        app.wait_for("Baseline: Loading TensorFlow", timeout=60)
+        app.press("a")  # the first stage that needs TensorFlow waits for it
+        app.wait_for(": Loading TensorFlow", timeout=60)
         return app
     app.wait_for("Engine ready", timeout=180)
     offset = app.offset
