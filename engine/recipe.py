@@ -57,12 +57,12 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Any
 
 from engine.collab_config import TECHNIQUE_CONFIG, CollabConfig
-from engine.config import PipelineConfig
+from engine.config import PipelineConfig, RecipeConfig
 from engine.config_file import ConfigError, check_setting, toml_value, unknown_key_error
 
 # What a stage hands to the stages that read it.
@@ -553,7 +553,9 @@ def known_sections() -> tuple[str, ...]:
     found: list[str] = []
     for config in (PipelineConfig(), CollabConfig()):
         found.extend(
-            f.name for f in fields(config) if hasattr(getattr(config, f.name), "__dataclass_fields__")
+            f.name
+            for f in fields(config)
+            if hasattr(getattr(config, f.name), "__dataclass_fields__") and f.name != "recipe"
         )
     return tuple(found)
 
@@ -917,6 +919,26 @@ def resolve_recipe(name: str, table: Mapping[str, Any] | None = None, *, source:
         + ")",
         "recipe",
     )
+
+
+def recipe_of(config: PipelineConfig) -> Recipe:
+    """The recipe a config runs (its `[recipe]` table was checked when the config was read)."""
+    return resolve_recipe(config.recipe.name, config.recipe.table() if config.recipe.definition else None)
+
+
+def with_recipe(config: PipelineConfig, name: str, *, label: str = "--recipe") -> PipelineConfig:
+    """`config` running recipe `name` (`--recipe NAME`): a built-in, or the one its `[recipe]` table defines.
+
+    ConfigError (one line) for any other name.
+    """
+    table = config.recipe.table() if config.recipe.definition else {}
+    try:
+        resolve_recipe(name, table or None)
+    except ConfigError as error:
+        raise ConfigError(f"{label} {name}: " + str(error).split(": ", 1)[-1], "recipe") from None
+    if table.get("name") == name:
+        return config
+    return replace(config, recipe=RecipeConfig(name=name))
 
 
 def graph_from_json(value: Any) -> dict[str, tuple[str, ...]]:
