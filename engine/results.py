@@ -1,4 +1,8 @@
-"""A run's results as typed values, and their JSON form (schema 1) shared by `run --json` and reports."""
+"""A run's results as typed values, and their JSON form shared by `run --json` and reports.
+
+Schema 2 (written since issue #11's recipes) adds `models.<name>.tflite.unique_values`,
+`models.<name>.tflite.sparse_encoded_bytes` and the top-level `recipe` graph to schema 1; both are read.
+"""
 
 from __future__ import annotations
 
@@ -26,11 +30,13 @@ from engine.evaluation_results import (  # noqa: F401 - re-exported with the oth
     per_class_json,
     throughput_json,
 )
+from engine.recipe import graph_from_json
 from engine.strict_json import FileContentError, Node, ShapeError, optional_string, read_json_file
 from engine.strict_json import document as strict_document
 from engine.writes import write_json_atomic
 
-SCHEMA = 1
+SCHEMA = 2
+OLDER_SCHEMAS = (1,)  # still read: a schema-1 file is a schema-2 file without the new keys
 T = TypeVar("T")
 
 
@@ -57,6 +63,10 @@ class TFLiteInfo:
     latency: Latency | None = None
     classes: ClassAccuracy | None = None
     changed: ChangedPredictions | None = None
+    # Per kernel tensor, the most unique values in any one output channel: int8 files scale each output
+    # channel on its own, so clusters show per channel (schema 2).
+    unique_values: dict[str, int] = field(default_factory=dict)
+    sparse_encoded_bytes: int | None = None  # the raw size with TFLite's sparse encoding, when made
 
 
 @dataclass(frozen=True)
@@ -149,6 +159,9 @@ class RunResults:
     # The model's layers and what tfmot can do with each: known before any training (the user's model
     # when it loads, the example's once the data's shape is known).
     layer_support: tuple[LayerSupport, ...] = ()
+    # The recipe's graph, {stage: [input stages]} in recipe order (engine.recipe.Recipe.to_json); None in
+    # results that predate recipes (schema 1).
+    recipe: dict[str, list[str]] | None = None
 
     def with_model(self, name: str, model: ModelResult) -> RunResults:
         return replace(self, models={**self.models, name: model})
@@ -171,6 +184,7 @@ class RunResults:
             "failures": dict(self.failures),
             "versions": dict(self.versions),
             "layer_support": _layer_support_json(self.layer_support),
+            "recipe": self.recipe,
         }
 
     @classmethod
@@ -180,7 +194,7 @@ class RunResults:
         Every key but `schema` may be missing (an older file, or one from a partial run); unknown keys are
         ignored (a newer file). Each key is read by its own small function below.
         """
-        document = strict_document(data, "results", SCHEMA)
+        document = strict_document(data, "results", SCHEMA, older=OLDER_SCHEMAS)
         return cls(
             config=_config_from_json(document.optional("config")),
             dataset=_dataset_from_json(document.optional("dataset")),
@@ -189,6 +203,7 @@ class RunResults:
             failures=_optional_mapping(document.optional("failures"), Node.string),
             versions=_optional_mapping(document.optional("versions"), Node.string),
             layer_support=_layer_support_from_json(document.optional("layer_support")),
+            recipe=_recipe_from_json(document.optional("recipe")),
         )
 
     def write_json(self, path: Path) -> None:
@@ -230,6 +245,8 @@ def _model_json(m: ModelResult) -> dict[str, Any]:
             "accuracy": m.tflite.accuracy,
             "weight_sparsity": t_fractions,
             "weight_counts": t_counts,
+            "unique_values": dict(m.tflite.unique_values),
+            "sparse_encoded_bytes": m.tflite.sparse_encoded_bytes,
             **_evaluation_json(m.tflite),
         }
     return {
@@ -317,6 +334,8 @@ def _tflite_from_json(node: Node | None) -> TFLiteInfo | None:
         latency=latency_from_json(node.optional("latency_ms"), node.optional("throughput_ips")),
         classes=classes_from_json(node.optional("per_class_accuracy"), node.optional("confusion")),
         changed=changed_from_json(node.optional("changed_vs_baseline"), node.optional("changed_images")),
+        unique_values=_optional_mapping(node.optional("unique_values"), Node.integer),
+        sparse_encoded_bytes=_params_from_json(node.optional("sparse_encoded_bytes"), minimum=1),
     )
 
 
@@ -346,8 +365,19 @@ def _model_from_json(node: Node) -> ModelResult:
 # The models' keys added in this wave: each optional, so older results still load.
 
 
-def _params_from_json(node: Node | None) -> int | None:
-    return None if node is None else node.integer()
+def _params_from_json(node: Node | None, *, minimum: int = 0) -> int | None:
+    return None if node is None else node.integer(minimum=minimum)
+
+
+def _recipe_from_json(node: Node | None) -> dict[str, list[str]] | None:
+    """The top-level `recipe` graph (schema 2), checked by the recipe's own reader."""
+    if node is None:
+        return None
+    try:
+        graph = graph_from_json(node.value)
+    except ValueError as error:
+        raise ShapeError(str(error)) from None
+    return {stage: list(inputs) for stage, inputs in graph.items()}
 
 
 def _names_from_json(node: Node | None) -> tuple[str, ...]:

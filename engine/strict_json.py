@@ -246,14 +246,16 @@ def _range(kind: str, minimum: float | None, maximum: float | None) -> str:
     return f"{kind} <= {maximum:g}"
 
 
-def document(data: Any, kind: str, schema: int) -> Node:
-    """The top of a parsed `kind` file ("results", "manifest"): a JSON object carrying `"schema": schema`."""
+def document(data: Any, kind: str, schema: int, *, older: tuple[int, ...] = ()) -> Node:
+    """The top of a parsed `kind` file ("results", "manifest"): a JSON object carrying `"schema": schema`
+    (or one of the `older` schemas its reader still reads)."""
     top = Node(data)
     if not isinstance(data, dict):
         top.fail(f"a JSON object (not a pqat-tui {kind} file)")
     found = top.key("schema").integer(minimum=None) if "schema" in data else None
-    if found != schema:
-        raise ShapeError(f"unsupported {kind} schema {found!r} (expected {schema})")
+    if found != schema and found not in older:
+        expected = " or ".join(str(s) for s in (*older, schema))
+        raise ShapeError(f"unsupported {kind} schema {found!r} (expected {expected})")
     return top
 
 

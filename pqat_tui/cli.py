@@ -176,7 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
         description=f"{_sentence(run_help)} Finished stages are kept in the run folder "
         "(--resume picks them up). Exit status: 0 done, 1 a stage failed, 2 bad input, 130 interrupted.",
     )
-    run.add_argument("--json", metavar="PATH", help="write the results as JSON (schema 1)")
+    run.add_argument("--json", metavar="PATH", help="write the results as JSON (schema 2)")
     run.add_argument("--report", metavar="DIR", help="export a report (all formats) into DIR")
     run.add_argument(
         "--detach",

@@ -108,7 +108,7 @@ def test_accuracies_match_the_reference(full_run) -> None:
 @pytest.mark.xdist_group("full_run")
 def test_json_has_the_issue_shape(full_run) -> None:
     results, raw, *_ = full_run
-    assert raw["schema"] == 1
+    assert raw["schema"] == 2
     assert raw["dataset"] == {**raw["dataset"], "source": "sample", "train": 4000, "test": 1000}
     assert set(raw["models"]) == {"baseline", "pruned", "qat", "pqat", "ptq", "float"}
     for name, model in raw["models"].items():

@@ -23,7 +23,7 @@ def _kernels(model: ModelResult) -> dict[str, float]:
 
 def test_every_stage_ran_and_the_results_have_the_issue_shape(tiny_run: TinyRun) -> None:
     raw = tiny_run.results
-    assert raw["schema"] == 1
+    assert raw["schema"] == 2
     assert (raw["dataset"]["train"], raw["dataset"]["test"]) == (TINY_TRAIN, TINY_TEST)
     assert set(raw["stage_seconds"]) == {s.value for s in Stage}
     assert set(raw["models"]) >= {"baseline", "pruned", "qat", "pqat", "ptq"}

@@ -17,7 +17,7 @@ LOOKS = {
     "svg": lambda text: text.startswith("<svg"),
     "md": lambda text: text.startswith("# pqat-tui report"),
     "txt": lambda text: text.startswith("pqat-tui report") and "| model |" not in text,
-    "json": lambda text: json.loads(text)["schema"] == 1,
+    "json": lambda text: json.loads(text)["schema"] == 2,
 }
 
 

@@ -1,10 +1,23 @@
 from __future__ import annotations
 
 import base64
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from engine.results import DatasetInfo, EpochMetrics, ModelResult, RunResults, TFLiteInfo, WeightSparsity
+from engine.recipe import BUILT_IN
+from engine.results import (
+    DatasetInfo,
+    EpochMetrics,
+    ModelResult,
+    ResultsFileError,
+    RunResults,
+    TFLiteInfo,
+    WeightSparsity,
+)
 from engine.stages import Stage, downstream_of, missing_inputs
 from engine.strict_json import ShapeError
 
@@ -41,7 +54,7 @@ def test_json_round_trip_keeps_every_value() -> None:
 
 def test_json_has_issue_shape() -> None:
     data = _results().to_json()
-    assert data["schema"] == 1
+    assert data["schema"] == 2
     assert data["dataset"]["train"] == 4000
     model = data["models"]["pqat"]
     assert model["sparsity"] == {"conv2d/kernel": 0.5, "conv2d/bias": 0.0}
@@ -85,3 +98,82 @@ def test_dataset_shape_and_class_names_round_trip_and_older_files_still_load() -
     older = RunResults.from_json(data).dataset
     assert older is not None and older.image_shape == () and older.classes == ()
     assert older.preview_dims() == (28, 28, 1) and older.class_name(7) == "7"
+
+
+STORED_SCHEMA_1 = Path(__file__).parent / "data" / "sample_results.json"
+
+
+def _schema_2_results() -> RunResults:
+    from dataclasses import replace
+
+    base = _results()
+    tflite = TFLiteInfo(
+        20000,
+        9000,
+        0.933,
+        unique_values={"conv2d/kernel (int8)": 16, "dense/kernel (int8)": 16},
+        sparse_encoded_bytes=18000,
+    )
+    return replace(
+        base,
+        models={**base.models, "pcqat": ModelResult(keras_accuracy=0.93, tflite=tflite)},
+        recipe=BUILT_IN["collaborative"].to_json(),
+    )
+
+
+def test_schema_2_keys_round_trip() -> None:
+    results = _schema_2_results()
+    data = results.to_json()
+    assert data["schema"] == 2
+    assert data["models"]["pcqat"]["tflite"]["unique_values"] == {
+        "conv2d/kernel (int8)": 16,
+        "dense/kernel (int8)": 16,
+    }
+    assert data["models"]["pcqat"]["tflite"]["sparse_encoded_bytes"] == 18000
+    assert data["models"]["pqat"]["tflite"]["sparse_encoded_bytes"] is None
+    assert data["recipe"]["pqat"] == ["prune"]
+    assert RunResults.from_json(data) == results
+    assert RunResults.from_json(json.loads(json.dumps(data))) == results
+
+
+def test_stored_schema_1_file_still_reads() -> None:
+    assert json.loads(STORED_SCHEMA_1.read_text())["schema"] == 1
+    results = RunResults.read_json(STORED_SCHEMA_1)
+    assert results.recipe is None
+    assert set(results.models) == {"baseline", "pruned", "qat", "pqat", "ptq"}
+    pqat = results.models["pqat"].tflite
+    assert pqat is not None and pqat.unique_values == {} and pqat.sparse_encoded_bytes is None
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            lambda d: d["models"]["pcqat"]["tflite"].update(unique_values=[16]),
+            "unique_values: expected an object",
+        ),
+        (
+            lambda d: d["models"]["pcqat"]["tflite"].update(unique_values={"k": "16"}),
+            r"models.pcqat.tflite.unique_values.k: expected an integer, got a string",
+        ),
+        (
+            lambda d: d["models"]["pcqat"]["tflite"].update(sparse_encoded_bytes=0),
+            r"models.pcqat.tflite.sparse_encoded_bytes: expected an integer >= 1",
+        ),
+        (lambda d: d.update(recipe=["data"]), "recipe: must be an object"),
+        (lambda d: d.update(recipe={"data": [], "prune": ["baseline"]}), "recipe.prune: reads 'baseline'"),
+        (lambda d: d.update(schema=3), r"unsupported results schema 3 \(expected 1 or 2\)"),
+    ],
+)
+def test_schema_2_keys_are_read_strictly(
+    change: Callable[[dict[str, Any]], None], message: str, tmp_path: Path
+) -> None:
+    data = _schema_2_results().to_json()
+    change(data)
+    with pytest.raises(ShapeError, match=message):
+        RunResults.from_json(data)
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ResultsFileError, match=f"^{path}: ") as error:
+        RunResults.read_json(path)
+    assert "\n" not in str(error.value)
