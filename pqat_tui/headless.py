@@ -47,7 +47,8 @@ from engine.results import RunResults
 from engine.stages import Stage, StageName, stage_key
 from engine.writes import writing
 from pqat_tui.layer_tables import LayerView, support_overview
-from pqat_tui.tables import run_summary
+from pqat_tui.fit import fit_table
+from pqat_tui.tables import run_summary, stage_table
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -394,6 +395,7 @@ def _run(config: PipelineConfig, args: argparse.Namespace, session: Any) -> _Run
     json_fault = _write_json(results, Path(args.json)) if args.json else None
     console.print()
     console.print(run_summary(results, RUN_LAYER_VIEW))
+    console.print(fit_table(stage_table(results)))  # every stage of the recipe, with its figures
     if args.json and json_fault is None:
         console.print(Text(f"Results written to {args.json}", style="dim"))
     console.print(Text(f"Run folder: {args.run_dir}", style="dim"))

@@ -495,7 +495,7 @@ def _recipe_stage_outcome(results: RunResults, name: str, recipe: Recipe) -> str
         if model is None:
             return ""
         parts = [f"accuracy {fmt_accuracy(model.keras_accuracy)}"]
-        if model.kernel_sparsity() and spec.technique != "train":
+        if model.kernel_sparsity() and kernel_sparsity(model) > 0:
             parts.append(f"kernel sparsity {fmt_fraction(kernel_sparsity(model))}")
         return ", ".join(parts)
     files = [(m, t) for m in recipe.converted_models(name) if m in models and (t := models[m].tflite)]
