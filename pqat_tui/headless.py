@@ -46,8 +46,8 @@ from engine.recipe import PQAT, Recipe
 from engine.results import RunResults
 from engine.stages import Stage, StageName, stage_key
 from engine.writes import writing
-from pqat_tui.layer_tables import LayerView, support_overview
 from pqat_tui.fit import fit_table
+from pqat_tui.layer_tables import LayerView, support_overview
 from pqat_tui.tables import run_summary, stage_table
 
 EXIT_OK = 0
