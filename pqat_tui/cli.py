@@ -27,7 +27,6 @@ from engine.config_file import (
     unknown_key_error,
     with_setting,
 )
-from engine.recipe import DEFAULT_RECIPE
 from engine.run_store import (
     CONFIG_FILE,
     DEFAULT_RUNS_ROOT,
@@ -379,7 +378,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     from pqat_tui.app_command import app_command
 
     model, no_train = getattr(args, "model", None), getattr(args, "no_train", False)
-    _check_app_recipe(config)
     return app_command(config, run_dir, model=model, no_train=no_train)
 
 
@@ -412,19 +410,9 @@ def _attach(args: argparse.Namespace) -> int:
         config = read_config_file(config_file) if config_file.is_file() else PipelineConfig()
     except (ConfigError, RunStoreError) as error:
         _usage_error(str(error))
-    _check_app_recipe(config)
     from pqat_tui.app_command import app_command
 
     return app_command(config, run_dir, attach=True)
-
-
-def _check_app_recipe(config: PipelineConfig) -> None:
-    """The app's stage list shows the `pqat` recipe's stages only, so far: any other recipe runs headless."""
-    if config.recipe.name != DEFAULT_RECIPE:
-        _usage_error(
-            f"recipe {config.recipe.name}: the app shows the {DEFAULT_RECIPE} recipe's stages only; "
-            f"run it headless: pqat-tui run --recipe {config.recipe.name}"
-        )
 
 
 def _config_path(args: argparse.Namespace) -> Path | None:

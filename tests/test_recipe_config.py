@@ -89,18 +89,3 @@ def test_recipe_flag_on_the_command_line(tmp_path: Path) -> None:
     assert refused.stderr.splitlines() == [
         "pqat-tui: error: --recipe colaborative: no such recipe (built in: pqat, collaborative)"
     ]
-
-
-def test_the_app_refuses_a_recipe_other_than_pqat_in_one_line(tmp_path: Path) -> None:
-    # Its stage list shows pqat's stages only so far: the other recipes run headless.
-    for argv in (["--recipe", "collaborative", "--data", "sample"], ["attach", str(tmp_path / "run")]):
-        if argv[0] == "attach":
-            (tmp_path / "run").mkdir()
-            (tmp_path / "run" / "manifest.json").write_text('{"schema": 1}')
-            (tmp_path / "run" / "config.toml").write_text('[recipe]\nname = "collaborative"\n')
-        done = _cli(*argv, cwd=tmp_path)
-        assert done.returncode == 2
-        assert done.stderr.splitlines() == [
-            "pqat-tui: error: recipe collaborative: the app shows the pqat recipe's stages only; "
-            "run it headless: pqat-tui run --recipe collaborative"
-        ]
