@@ -19,8 +19,8 @@ from pty_app import PtyApp
 
 TARGET_SECONDS = 0.050  # p95
 # The panel title each key brings up, from the Baseline (selected while it trains) and, idle, from Data.
-KEYS = (("j", "prune the weights to the target sparsity"), ("k", "train the float model"))
-IDLE_KEYS = (("j", "train the float model"), ("k", "load the images and labels"))
+KEYS = (("j", "Prune the weights to the target sparsity"), ("k", "Train the float model"))
+IDLE_KEYS = (("j", "Train the float model"), ("k", "Load the images and labels"))
 
 
 def _latencies(app: PtyApp, keys: tuple[tuple[str, str], ...], presses: int) -> list[float]:

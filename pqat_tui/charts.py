@@ -20,6 +20,18 @@ _BRAILLE_BLANK = 0x2800
 _AXIS_WIDTH = 7
 
 
+def value_range(values: Sequence[float], *, pad_share: float) -> tuple[float, float]:
+    """The lowest and highest of `values`, widened by `pad_share` of their size where they are all equal
+    (a flat line still gets an axis); (0, 1) for no values."""
+    if not values:
+        return 0.0, 1.0
+    low, high = min(values), max(values)
+    if high - low < 1e-6:
+        pad = abs(high) * pad_share or pad_share
+        return low - pad, high + pad
+    return low, high
+
+
 @dataclass(frozen=True)
 class Series:
     label: str
@@ -48,14 +60,7 @@ class LineChart:
         self.value_format = value_format
 
     def _y_range(self) -> tuple[float, float]:
-        values = [y for s in self.series for _, y in s.points]
-        if not values:
-            return 0.0, 1.0
-        low, high = min(values), max(values)
-        if high - low < 1e-6:
-            pad = abs(high) * 0.05 or 0.05
-            return low - pad, high + pad
-        return low, high
+        return value_range([y for s in self.series for _, y in s.points], pad_share=0.05)
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         columns = max(4, options.max_width - _AXIS_WIDTH)

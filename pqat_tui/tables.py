@@ -19,6 +19,7 @@ from rich.text import Text
 from engine.recipe import Recipe, recipe_of_results, runs_as_pqat
 from engine.results import DatasetInfo, ModelResult, RunResults, WeightSparsity
 from engine.stages import MODEL_OF_STAGE, Stage, StageName, stage_key
+from pqat_tui.deployed import deployed_renderables
 from pqat_tui.evaluation_tables import (
     changed_table,
     latency_caption,
@@ -629,6 +630,7 @@ def run_summary(results: RunResults, view: LayerView = FULL) -> Group:
         latency_view(results),
         per_class_view(results),
         changed_table(results),
+        *deployed_renderables(results),
         comparison(results),
         conclusions_text(results),
     ]

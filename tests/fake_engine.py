@@ -318,9 +318,11 @@ class FakeEngine:
         hold: Iterable[Stage] = (),
         dataset: DatasetInfo | None = None,
         model: RunResults | None = None,
+        finished: RunResults | None = None,
     ) -> None:
         """`model`: another model's results (e.g. tests/large_results.py) that the stages record instead of
-        the example's."""
+        the example's. `finished`: a finished run's results, as a resumed run folder holds them (every stage
+        done), e.g. tests/collab_results.py's."""
         self.config = config or PipelineConfig(data="sample").with_overrides(epochs=2, prune_epochs=2)
         self.recipe = recipe_of(self.config)
         self.fail = dict(fail or {})
@@ -330,8 +332,8 @@ class FakeEngine:
         self.holding = threading.Event()
         self.calls: list[Stage] = []
         self.model = model
-        self._results = RunResults(config=self.config.to_dict(), versions={"tensorflow": "fake"})
-        self._done: set[Stage] = set()
+        self._results = finished or RunResults(config=self.config.to_dict(), versions={"tensorflow": "fake"})
+        self._done: set[Stage] = set(Stage) if finished else set()
         self.stale: set[Stage] = set()  # as a resumed run folder reports them (StoredSession)
         self._lock = threading.Lock()
 

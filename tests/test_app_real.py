@@ -25,7 +25,7 @@ async def test_the_first_stages_run_on_the_real_engine(tmp_path: Path, tiny_data
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("n")  # before TensorFlow has loaded: it waits for it
         await wait_for(pilot, lambda: app.engine is not None, timeout=120)
-        await wait_for(pilot, lambda: app.board.state(Step.DATA) is StepState.DONE and not app.busy, 60)
+        await wait_for(pilot, lambda: app.board.state(Step.DATA) is StepState.DONE and not app.busy, 120)
         await pilot.press("n")
         await wait_for(pilot, lambda: app.board.state(Step.BASELINE) is StepState.DONE and not app.busy, 120)
         assert app.query_one(StageList).row(Step.BASELINE).label().startswith("acc 0.")

@@ -14,8 +14,8 @@ from rich.table import Table
 
 from engine.results import RunResults
 from engine.stages import Stage
+from pqat_tui import deployed, layer_tables, tables
 from pqat_tui import evaluation_tables as evaluation
-from pqat_tui import layer_tables, tables
 from pqat_tui.tables import StageStatus
 
 
@@ -91,6 +91,7 @@ def build_report(results: RunResults, generated_at: datetime | None = None) -> R
         stages=stages,
         sections=(
             _summary(results, stages),
+            _deployed(results),
             _stages(results),
             ReportSection(
                 "Results",
@@ -117,6 +118,24 @@ def _summary(results: RunResults, stages: tuple[StageStatus, ...]) -> ReportSect
         else Paragraph("No conclusions: the stages they compare have not run.", "dim")
     )
     return ReportSection("Summary", (run_status(stages), conclusions))
+
+
+# Taller than the app's: a report has the room, and close files get rows of their own.
+REPORT_CHART_HEIGHT = 14
+
+
+def _deployed(results: RunResults) -> ReportSection:
+    """Every .tflite file: which is smallest at what accuracy (headlines, the chart, then the table)."""
+    lines = deployed.headlines(results)
+    said: Block = Bullets(tuple(lines)) if lines else Paragraph("No deployed file evaluated yet.", "dim")
+    return ReportSection(
+        "Deployed files",
+        (
+            said,
+            Figure(deployed.accuracy_size_chart(results, REPORT_CHART_HEIGHT)),
+            deployed.deployed_table(results),
+        ),
+    )
 
 
 def _stages(results: RunResults) -> ReportSection:

@@ -158,13 +158,20 @@ def table_to_markdown(table: Table) -> str:
     return "\n".join(lines)
 
 
+def code_block(text: str) -> str:
+    """`text` as a fenced code block, shown literally: the fence is longer than any run of backticks in it."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"
+
+
 def _block_markdown(block: Block) -> str:
     if isinstance(block, Paragraph):
         return block.text
-    if isinstance(block, Bullets):
-        return "\n".join(f"- {line}" for line in block.lines)
+    if isinstance(block, Bullets):  # they name models and classes: a user's strings
+        return "\n".join(f"- {md_escape(line)}" for line in block.lines)
     if isinstance(block, Figure):
-        return "```text\n" + cell_text(block.renderable) + "\n```"
+        return code_block(cell_text(block.renderable))
     return table_to_markdown(block)
 
 
