@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
 from fake_engine import FakeEngine, fake_factory
 from test_app import idle, make_app, wait_for
 from test_snapshots import _after_run_all
@@ -23,7 +24,8 @@ def _collaborative() -> FakeEngine:
 
 
 async def test_the_stage_list_is_the_recipes_tree_and_j_k_walk_it() -> None:
-    app = make_app(_collaborative())
+    engine = _collaborative()
+    app = make_app(engine)
     async with app.run_test(size=(120, 50)) as pilot:
         await wait_for(pilot, idle(app))
         rows = app.query_one(StageList)._rows
@@ -40,7 +42,8 @@ async def test_the_stage_list_is_the_recipes_tree_and_j_k_walk_it() -> None:
         assert app.selected is Step("evaluate_2by4")
 
 
-async def test_run_all_runs_every_branch_and_each_stage_has_its_techniques_panel() -> None:
+@pytest.mark.slow  # 23 stages through the app: about 15 s on a loaded two-core box
+async def test_a_runs_every_branch_into_its_techniques_panels_and_r_reruns_one_branch() -> None:
     engine = _collaborative()
     app = make_app(engine)
     async with app.run_test(size=(120, 50)) as pilot:
