@@ -1,12 +1,15 @@
 """The engine against the reference script: wall time, peak memory and TFLite evaluation speed.
 
     python benchmarks/pipeline.py [--data FILE.npz] [--reference tutorial_pqat.py] [--rounds 2]
+                                  [--recipe collaborative]
 
 Runs the reference script (the PQAT example as a plain script) and `pqat-tui run` on the same .npz file,
 alternating, each in a fresh process, and prints the wall time and peak resident memory of each and their
 ratios (target: engine/reference <= 1.0). Then times TFLite evaluation of one PQAT .tflite file on the
 test images: the reference's loop (one `invoke` per image) against the engine's batched evaluation (target:
 at least 2x faster). Also checks that the engine's runs, all with seed 0, gave identical numbers.
+With `--recipe NAME` each round also runs `pqat-tui run --recipe NAME` (e.g. `collaborative`, every
+branch) and prints its wall time and peak memory beside the default `pqat` recipe's, and their ratio.
 
 Timings on a shared machine are noisy: the load average before each run is printed beside it.
 """
@@ -92,13 +95,17 @@ def _numbers(results: dict) -> dict:
     return {key: value for key, value in results.items() if key not in ("stage_seconds",)}
 
 
-def compare_pipelines(python: str, reference: Path, data: Path, rounds: int, scratch: Path) -> Path:
-    """Both pipelines, alternating; returns the PQAT .tflite file the first engine run made."""
+def compare_pipelines(
+    python: str, reference: Path, data: Path, rounds: int, scratch: Path, recipe: str | None = None
+) -> Path:
+    """Both pipelines (and the engine on `recipe`), alternating; returns the PQAT .tflite file the first
+    engine run made."""
     env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONPATH": str(REPO)}
     env.pop("KERAS_HOME", None)
     references: list[Measured] = []
     engines: list[Measured] = []
     engine_results: list[dict] = []
+    recipes: list[Measured] = []
     for round_number in range(1, rounds + 1):
         ref = _run([python, str(reference), str(data)], env)
         references.append(ref)
@@ -123,6 +130,15 @@ def compare_pipelines(python: str, reference: Path, data: Path, rounds: int, scr
             f"(load {eng.load:.2f})  {_engine_accuracies(engine_results[-1])}  stages {stages}",
             flush=True,
         )
+        if recipe is not None:
+            run_dir = Path(scratch) / f"{recipe}-{round_number}"
+            measured = _run_recipe(python, data, recipe, run_dir, env)
+            recipes.append(measured)
+            print(
+                f"round {round_number} {recipe}: {measured.wall_s:6.1f} s  {measured.peak_rss_mb:6.0f} MB  "
+                f"(load {measured.load:.2f})",
+                flush=True,
+            )
     ref_wall = statistics.median(m.wall_s for m in references)
     eng_wall = statistics.median(m.wall_s for m in engines)
     ref_rss = max(m.peak_rss_mb for m in references)
@@ -133,9 +149,33 @@ def compare_pipelines(python: str, reference: Path, data: Path, rounds: int, scr
     print(f"{'engine':12}{eng_wall:13.1f} s{eng_rss:14.0f} MB")
     ratios = f"{'ratio':12}{eng_wall / ref_wall:15.2f}{eng_rss / ref_rss:17.2f}"
     print(f"{ratios}   (engine / reference; target wall <= 1.0)")
+    if recipes:
+        wall = statistics.median(m.wall_s for m in recipes)
+        rss = max(m.peak_rss_mb for m in recipes)
+        print(
+            f"{recipe:12}{wall:13.1f} s{rss:14.0f} MB   ({wall / eng_wall:.2f}x the pqat recipe's wall, "
+            f"{rss / eng_rss:.2f}x its memory)"
+        )
     identical = all(_numbers(r) == _numbers(engine_results[0]) for r in engine_results[1:])
     print(f"engine runs with seed 0 gave identical numbers: {'yes' if identical else 'NO'} ({rounds} runs)")
     return Path(scratch) / "run-1" / "models" / "pqat.tflite"
+
+
+def _run_recipe(python: str, data: Path, recipe: str, run_dir: Path, env: dict[str, str]) -> Measured:
+    """`pqat-tui run --recipe NAME` on the data, in a fresh process."""
+    command = [
+        python,
+        "-m",
+        "pqat_tui",
+        "run",
+        "--data",
+        str(data),
+        "--recipe",
+        recipe,
+        "--run-dir",
+        str(run_dir),
+    ]
+    return _run(command, {**env, "COLUMNS": "120"})
 
 
 def compare_tflite_evaluation(data: Path, trained: Path | None, repeats: int = 15) -> None:
@@ -220,6 +260,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds of each (default: 2)")
     parser.add_argument("--python", default=sys.executable, help="interpreter for both (default: this one)")
     parser.add_argument("--skip-pipelines", action="store_true", help="only the TFLite evaluation comparison")
+    parser.add_argument(
+        "--recipe",
+        metavar="NAME",
+        help="also time `pqat-tui run --recipe NAME` each round (e.g. collaborative)",
+    )
     args = parser.parse_args()
     if not args.reference.is_file():
         raise SystemExit(f"reference script not found: {args.reference} (use --reference PATH)")
@@ -228,7 +273,7 @@ def main() -> None:
         trained = None
         if not args.skip_pipelines:
             trained = compare_pipelines(
-                args.python, args.reference, args.data.resolve(), args.rounds, Path(scratch)
+                args.python, args.reference, args.data.resolve(), args.rounds, Path(scratch), args.recipe
             )
         compare_tflite_evaluation(args.data.resolve(), trained)
 

@@ -8,9 +8,9 @@ Defaults come from TensorFlow Model Optimization's own examples, each named wher
 - sparse_clustering_example / pcqat_example: `preserve_sparsity=True`, 3 epochs with 'adam' (1e-3);
 - cqat_example / pcqat_example: the quantization-aware fine-tune is 1 epoch, batch 128.
 
-The next wave merges these sections into engine.config.PipelineConfig; until then they live here, and their
-leaves' rules are registered beside engine.config_file's own so that the same `check_setting`,
-`config_from_mapping` and `config_to_toml` serve them (one-line errors that name the key).
+The sections themselves live in engine.config.PipelineConfig (so one TOML file, `--set` and the run folder's
+config.toml hold them) and their leaves' rules in engine.config_file's RULES; `CollabConfig` is the view of
+them the recipe runner takes (`CollabConfig.of(config)`).
 """
 
 from __future__ import annotations
@@ -18,49 +18,37 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
-from engine.config import PipelineConfig, PruneConfig, PTQConfig, TrainConfig
-from engine.config_file import RULES, SECTION_HELP, Rule
+from engine.config import (
+    ClusterConfig,
+    PipelineConfig,
+    PruneConfig,
+    PruneScheduleConfig,
+    PTQConfig,
+    TrainConfig,
+)
+from engine.config_file import RULES, Rule
+
+__all__ = ["CENTROID_INITS", "ClusterConfig", "CollabConfig", "PruneScheduleConfig", "TECHNIQUE_CONFIG"]
 
 # tfmot.clustering.keras.CentroidInitialization, by the lower-case name a config file spells.
 CENTROID_INITS = ("kmeans_plus_plus", "linear", "random", "density_based")
 
 
 @dataclass(frozen=True)
-class PruneScheduleConfig(PruneConfig):
-    """Today's constant-sparsity settings plus PolynomialDecay's (the `polynomial` schedule).
-
-    `end_step` 0 means the last step of fine-tuning, as pruning_with_keras computes it, so the final sparsity
-    is reached by the end however many images there are. The `m_by_n` schedule ignores the sparsities,
-    `begin_step` and `frequency`: tfmot computes its 2:4 mask once, at the first step.
-    """
-
-    initial_sparsity: float = 0.5
-    final_sparsity: float = 0.8
-    end_step: int = 0
-
-
-@dataclass(frozen=True)
-class ClusterConfig(TrainConfig):
-    """Weight clustering, fine-tuned: `cluster_weights(number_of_clusters, cluster_centroids_init)`."""
-
-    number_of_clusters: int = 16
-    centroid_init: str = "kmeans_plus_plus"
-
-
-def _prune_2by4() -> PruneScheduleConfig:
-    return PruneScheduleConfig(epochs=2, batch_size=128, learning_rate=1e-3)
-
-
-@dataclass(frozen=True)
 class CollabConfig:
-    """The new stages' sections. A stage reads its section, then its recipe's inline overrides."""
+    """The new stages' sections (PipelineConfig holds them too; a section there is read first)."""
 
-    cluster: ClusterConfig = field(default_factory=lambda: ClusterConfig(epochs=3, learning_rate=1e-5))
-    sparse_cluster: ClusterConfig = field(default_factory=lambda: ClusterConfig(epochs=3))
-    cqat: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=1, batch_size=128))
-    pcqat: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=1, batch_size=128))
-    prune_2by4: PruneScheduleConfig = field(default_factory=_prune_2by4)
-    pqat_2by4: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=1, batch_size=128))
+    cluster: ClusterConfig = field(default_factory=lambda: PipelineConfig().cluster)
+    sparse_cluster: ClusterConfig = field(default_factory=lambda: PipelineConfig().sparse_cluster)
+    cqat: TrainConfig = field(default_factory=lambda: PipelineConfig().cqat)
+    pcqat: TrainConfig = field(default_factory=lambda: PipelineConfig().pcqat)
+    prune_2by4: PruneScheduleConfig = field(default_factory=lambda: PipelineConfig().prune_2by4)
+    pqat_2by4: TrainConfig = field(default_factory=lambda: PipelineConfig().pqat_2by4)
+
+    @classmethod
+    def of(cls, config: PipelineConfig) -> CollabConfig:
+        """The collaborative sections a PipelineConfig holds."""
+        return cls(**{f.name: getattr(config, f.name) for f in fields(cls)})
 
 
 # The config dataclass each technique reads (recipe.py lists these fields as a stage's inline settings).
@@ -72,35 +60,11 @@ TECHNIQUE_CONFIG: dict[str, type] = {
     "ptq": PTQConfig,
 }
 
+# The collaborative leaves' rules (engine.config_file holds them beside its own).
 COLLAB_RULES: dict[str, Rule] = {
-    # The same range as the constant schedule's `sparsity`.
-    "initial_sparsity": replace(RULES["sparsity"], help="share of zero weights at begin_step (polynomial)"),
-    "final_sparsity": replace(RULES["sparsity"], help="share of zero weights from end_step on (polynomial)"),
-    "end_step": Rule(
-        int,
-        "an integer >= 0",
-        lambda v: v >= 0,
-        "step the final sparsity is reached (0: last fine-tune step)",
-    ),
-    "number_of_clusters": Rule(
-        int, "an integer in [2, 256]", lambda v: 2 <= v <= 256, "unique values each kernel keeps"
-    ),
-    "centroid_init": Rule(
-        str,
-        "one of " + ", ".join(CENTROID_INITS),
-        lambda v: v in CENTROID_INITS,
-        "how cluster centroids start",
-    ),
+    key: RULES[key]
+    for key in ("initial_sparsity", "final_sparsity", "end_step", "number_of_clusters", "centroid_init")
 }
-
-# Registered beside config_file's rules (leaves are looked up by name), never over one of them.
-RULES.update({key: rule for key, rule in COLLAB_RULES.items() if key not in RULES})
-SECTION_HELP.setdefault("cluster", "Weight clustering of the baseline, fine-tuned and stripped.")
-SECTION_HELP.setdefault("sparse_cluster", "Sparsity-preserving clustering of the stripped pruned model.")
-SECTION_HELP.setdefault("cqat", "Cluster-preserving quantization-aware training of the clustered model.")
-SECTION_HELP.setdefault("pcqat", "Prune- and cluster-preserving QAT of the sparse clustered model.")
-SECTION_HELP.setdefault("prune_2by4", "Structured 2:4 pruning of the baseline (2 zeros in every 4 inputs).")
-SECTION_HELP.setdefault("pqat_2by4", "Pruning-preserving QAT of the 2:4 pruned model.")
 
 
 def section_config(name: str, pipeline: PipelineConfig, collab: CollabConfig) -> Any:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 # The largest side `image_size` may ask for.
@@ -31,6 +31,61 @@ class PTQConfig:
 
 
 @dataclass(frozen=True)
+class PruneScheduleConfig(PruneConfig):
+    """Today's constant-sparsity settings plus PolynomialDecay's (the `polynomial` schedule).
+
+    `end_step` 0 means the last step of fine-tuning, as pruning_with_keras computes it, so the final sparsity
+    is reached by the end however many images there are. The `m_by_n` schedule ignores the sparsities,
+    `begin_step` and `frequency`: tfmot computes its 2:4 mask once, at the first step.
+    """
+
+    initial_sparsity: float = 0.5
+    final_sparsity: float = 0.8
+    end_step: int = 0
+
+
+@dataclass(frozen=True)
+class ClusterConfig(TrainConfig):
+    """Weight clustering, fine-tuned: `cluster_weights(number_of_clusters, cluster_centroids_init)`."""
+
+    number_of_clusters: int = 16
+    centroid_init: str = "kmeans_plus_plus"
+
+
+@dataclass(frozen=True)
+class RecipeConfig:
+    """The `[recipe]` table: which recipe runs (engine.recipe), and a user recipe's definition.
+
+    `definition` holds the table's other keys (`base`, `without`, `stages`) as the TOML file gave them; it is
+    checked by engine.recipe when the config is read, and written back to config.toml as it came.
+    """
+
+    name: str = "pqat"
+    definition: Any = field(default_factory=dict)
+
+    def table(self) -> dict[str, Any]:
+        """The whole `[recipe]` table, as engine.recipe.resolve_recipe reads it."""
+        return {"name": self.name, **self.definition}
+
+
+# The collaborative techniques' sections (engine.collab_config), with tfmot's examples' defaults.
+def _cluster() -> ClusterConfig:
+    return ClusterConfig(epochs=3, learning_rate=1e-5)
+
+
+def _sparse_cluster() -> ClusterConfig:
+    return ClusterConfig(epochs=3)
+
+
+def _quantize_fine_tune() -> TrainConfig:
+    return TrainConfig(epochs=1, batch_size=128)
+
+
+def _prune_2by4() -> PruneScheduleConfig:
+    return PruneScheduleConfig(epochs=2, batch_size=128, learning_rate=1e-3)
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     data: str = "mnist"
     seed: int = 0
@@ -43,6 +98,13 @@ class PipelineConfig:
     qat: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=1, batch_size=128))
     pqat: TrainConfig = field(default_factory=lambda: TrainConfig(epochs=1, batch_size=128))
     ptq: PTQConfig = field(default_factory=PTQConfig)
+    cluster: ClusterConfig = field(default_factory=_cluster)
+    sparse_cluster: ClusterConfig = field(default_factory=_sparse_cluster)
+    cqat: TrainConfig = field(default_factory=_quantize_fine_tune)
+    pcqat: TrainConfig = field(default_factory=_quantize_fine_tune)
+    prune_2by4: PruneScheduleConfig = field(default_factory=_prune_2by4)
+    pqat_2by4: TrainConfig = field(default_factory=_quantize_fine_tune)
+    recipe: RecipeConfig = field(default_factory=RecipeConfig)
 
     def with_overrides(
         self,
@@ -68,24 +130,27 @@ class PipelineConfig:
         return updated
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """Plain values, in the TOML file's shape (the `recipe` table as the file spells it)."""
+        values = asdict(self)
+        values["recipe"] = self.recipe.table()
+        return values
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> PipelineConfig:
         default = cls()
-        return cls(
-            data=values.get("data", default.data),
-            seed=values.get("seed", default.seed),
-            image_size=values.get("image_size", default.image_size),
-            color_mode=values.get("color_mode", default.color_mode),
-            test_split=values.get("test_split", default.test_split),
-            strategy=values.get("strategy", default.strategy),
-            baseline=replace(default.baseline, **values.get("baseline", {})),
-            prune=replace(default.prune, **values.get("prune", {})),
-            qat=replace(default.qat, **values.get("qat", {})),
-            pqat=replace(default.pqat, **values.get("pqat", {})),
-            ptq=replace(default.ptq, **values.get("ptq", {})),
-        )
+        given: dict[str, Any] = {}
+        for item in fields(cls):
+            if item.name not in values:
+                continue
+            value = getattr(default, item.name)
+            if isinstance(value, RecipeConfig):
+                table = dict(values[item.name])
+                given[item.name] = RecipeConfig(name=table.pop("name", value.name), definition=table)
+            elif is_dataclass(value):
+                given[item.name] = replace(value, **values[item.name])
+            else:
+                given[item.name] = values[item.name]
+        return replace(default, **given)
 
 
 def parse_image_size(text: str) -> tuple[int, int] | None:

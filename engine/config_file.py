@@ -17,7 +17,7 @@ from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from engine.config import PipelineConfig, parse_image_size
+from engine.config import PipelineConfig, RecipeConfig, parse_image_size
 from engine.strict_json import FileContentError, read_bounded
 
 if sys.version_info >= (3, 11):
@@ -26,6 +26,8 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 CONFIG_FILE_NAME = "pqat-tui.toml"
+# tfmot.clustering.keras.CentroidInitialization, by the lower-case name a config file spells.
+CENTROID_INITS = ("kmeans_plus_plus", "linear", "random", "density_based")
 
 
 class ConfigError(ValueError):
@@ -112,7 +114,30 @@ RULES: dict[str, Rule] = {
     "representative_images": Rule(
         int, "an integer >= 1", lambda v: v >= 1, "images that calibrate post-training quantization"
     ),
+    # The collaborative techniques' (engine.collab_config).
+    "end_step": Rule(
+        int,
+        "an integer >= 0",
+        lambda v: v >= 0,
+        "step the final sparsity is reached (0: last fine-tune step)",
+    ),
+    "number_of_clusters": Rule(
+        int, "an integer in [2, 256]", lambda v: 2 <= v <= 256, "unique values each kernel keeps"
+    ),
+    "centroid_init": Rule(
+        str,
+        "one of " + ", ".join(CENTROID_INITS),
+        lambda v: v in CENTROID_INITS,
+        "how cluster centroids start",
+    ),
 }
+# The same range as the constant schedule's `sparsity`.
+RULES["initial_sparsity"] = replace(
+    RULES["sparsity"], help="share of zero weights at begin_step (polynomial)"
+)
+RULES["final_sparsity"] = replace(
+    RULES["sparsity"], help="share of zero weights from end_step on (polynomial)"
+)
 
 # One line of explanation per section, written above it in the TOML file.
 SECTION_HELP: dict[str, str] = {
@@ -121,19 +146,35 @@ SECTION_HELP: dict[str, str] = {
     "qat": "Quantization-aware training of the stripped pruned model.",
     "pqat": "Pruning-preserving quantization-aware training of the stripped pruned model.",
     "ptq": "Post-training full-integer quantization of the stripped pruned model.",
+    "cluster": "Weight clustering of the baseline, fine-tuned and stripped.",
+    "sparse_cluster": "Sparsity-preserving clustering of the stripped pruned model.",
+    "cqat": "Cluster-preserving quantization-aware training of the clustered model.",
+    "pcqat": "Prune- and cluster-preserving QAT of the sparse clustered model.",
+    "prune_2by4": "Structured 2:4 pruning of the baseline (2 zeros in every 4 inputs).",
+    "pqat_2by4": "Pruning-preserving QAT of the 2:4 pruned model.",
 }
+# The `[recipe]` table: not a section of settings (engine.recipe reads and checks it).
+RECIPE_TABLE = "recipe"
+RECIPE_HELP = (
+    'Which stages run: "pqat" (the default), "collaborative" (every branch of tfmot\'s tree),\n'
+    "or your own: name, base, without and [recipe.stages.NAME] tables (see README)."
+)
 
 
 def _sections(config: PipelineConfig) -> dict[str, Any]:
-    """The config's sub-dataclasses by name (baseline, prune, ...)."""
-    return {f.name: getattr(config, f.name) for f in fields(config) if is_dataclass(getattr(config, f.name))}
+    """The config's sub-dataclasses by name (baseline, prune, ...); not the `[recipe]` table."""
+    return {
+        f.name: getattr(config, f.name)
+        for f in fields(config)
+        if is_dataclass(getattr(config, f.name)) and f.name != RECIPE_TABLE
+    }
 
 
 def setting_keys(config: PipelineConfig | None = None) -> list[str]:
     """Every dotted key of the config, in file order: top-level values first, then each section's."""
     config = config or PipelineConfig()
     sections = _sections(config)
-    keys = [f.name for f in fields(config) if f.name not in sections]
+    keys = [f.name for f in fields(config) if f.name not in sections and f.name != RECIPE_TABLE]
     for name, section in sections.items():
         keys.extend(f"{name}.{f.name}" for f in fields(section))
     return keys
@@ -287,7 +328,9 @@ def config_from_mapping(
     for name, value in values.items():
         if name not in top_level:
             raise unknown_key_error(name, top_level, source)
-        if name in sections:
+        if name == RECIPE_TABLE:
+            config = replace(config, recipe=recipe_config(value, source=source))
+        elif name in sections:
             if not isinstance(value, Mapping):
                 shown = f"{prefix}{name} = {toml_value(value)}"
                 raise ConfigError(f"{shown}: must be a table ([{name}]), not {_describe(value)}", name)
@@ -299,6 +342,16 @@ def config_from_mapping(
         else:
             config = _with_checked(config, name, value, prefix)
     return config
+
+
+def recipe_config(table: Any, *, source: str | None = None) -> RecipeConfig:
+    """A `[recipe]` table checked by engine.recipe (ConfigError, one line naming the key)."""
+    from engine.recipe import recipe_from_mapping
+
+    recipe_from_mapping(table, source=source)
+    return RecipeConfig(
+        name=str(table["name"]).strip(), definition={k: v for k, v in table.items() if k != "name"}
+    )
 
 
 def _with_checked(config: PipelineConfig, key: str, value: Any, prefix: str) -> PipelineConfig:
@@ -382,4 +435,17 @@ def config_to_toml(config: PipelineConfig, *, header: str | None = None) -> str:
         for f in fields(section):
             value = toml_value(getattr(section, f.name))
             lines.append(f"{f.name} = {value}  # {RULES[f.name].help}")
+    recipe = getattr(config, RECIPE_TABLE, None)
+    if not isinstance(recipe, RecipeConfig):
+        return "\n".join(lines) + "\n"
+    lines.append("")
+    lines.extend(f"# {line}" for line in RECIPE_HELP.splitlines())
+    lines.append(f"[{RECIPE_TABLE}]")
+    stages = recipe.definition.get("stages", {})
+    for key, value in recipe.table().items():
+        if key != "stages":
+            lines.append(f"{key} = {toml_value(value)}")
+    for stage, table in stages.items():
+        lines.extend(["", f"[{RECIPE_TABLE}.stages.{_toml_key(stage)}]"])
+        lines.extend(f"{_toml_key(key)} = {toml_value(value)}" for key, value in table.items())
     return "\n".join(lines) + "\n"

@@ -20,7 +20,8 @@ from collections.abc import Callable
 from engine.config import PipelineConfig
 from engine.events import EngineEvent, LogMessage, StageFailed, StageFinished, one_line_error
 from engine.protocol import EngineRefused, PipelineEngine
-from engine.stages import Stage
+from engine.recipe import PQAT, Recipe, plain_name
+from engine.stages import Stage, StageName, stage_key
 from engine.wire import FINAL_EVENTS, Refused, WorkerState
 
 Publish = Callable[[EngineEvent], None]
@@ -101,7 +102,9 @@ class EngineHost:
             refusal = self._refusal()
             if refusal is not None:
                 return refusal
-            self._accept(Stage(stage))
+            if plain_name(stage) not in self._recipe():
+                return f"{plain_name(stage)!r} is not a stage of recipe {self._recipe().name!r}"
+            self._accept(stage_key(stage, self._recipe()))
             self.publish_state()
         return None
 
@@ -225,8 +228,13 @@ class EngineHost:
         self._stop = threading.Event()
         self._lock.notify_all()
 
-    def _next_pending(self) -> Stage | None:
-        return next((stage for stage in Stage if stage not in self._done), None)
+    def _recipe(self) -> Recipe:
+        """The engine's recipe (an engine from before recipes runs `pqat`'s stages)."""
+        return getattr(self.engine, "recipe", None) or PQAT
+
+    def _next_pending(self) -> Stage | StageName | None:
+        names = self._recipe().names()
+        return next((stage_key(n, self._recipe()) for n in names if n not in self._done), None)
 
     def _take_snapshot(self) -> None:
         """Read the engine's results and done stages, in the stage thread or between stages only."""

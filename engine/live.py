@@ -20,8 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from engine.recipe import NAME_PATTERN
 from engine.results import RunResults
 from engine.run_store import (
+    CONFIG_FILE,
     DONE,
     EVENTS_FILE,
     FAILED,
@@ -36,7 +38,7 @@ from engine.run_store import (
     read_lock,
     write_json_atomic,
 )
-from engine.stages import Stage
+from engine.stages import Stage, stage_key, stage_title
 
 # sun_path holds 108 bytes, its terminating NUL included.
 MAX_SOCKET_PATH = 107
@@ -69,7 +71,7 @@ class WorkerInfo:
         """`Baseline 2/10 45%`, `Convert`, or `idle`."""
         if self.stage is None:
             return "idle"
-        title = Stage(self.stage).title
+        title = stage_title(self.stage)
         if self.epochs:
             percent = self.batch * 100 // max(self.batches, 1)
             return f"{title} {self.epoch}/{self.epochs} {percent}%"
@@ -222,21 +224,33 @@ def run_status(folder: Path) -> RunStatus:
         return RunStatus(
             folder, RUNNING_STATE, started, holder.pid, "in one process (cannot attach)", done, last
         )
-    interrupted = [Stage(name).title for name, record in records.items() if record.status == RUNNING]
+    interrupted = [stage_title(name) for name, record in records.items() if record.status == RUNNING]
     failed = {name: record for name, record in records.items() if record.status == FAILED}
     if interrupted:
         detail = (
             f"{', '.join(interrupted)} was running when its process ended; it resumes from the stage before"
         )
         return RunStatus(folder, STALE, started, None, detail, done, last)
-    if done == len(Stage):
-        return RunStatus(folder, FINISHED, started, None, f"{done}/{len(Stage)} stages", done, last)
+    total = _stage_count(folder)
+    if done >= total:
+        return RunStatus(folder, FINISHED, started, None, f"{done}/{total} stages", done, last)
     if failed:
         name, record = next(iter(failed.items()))
         return RunStatus(
-            folder, FAILED_STATE, started, None, f"{Stage(name).title}: {record.error}", done, last
+            folder, FAILED_STATE, started, None, f"{stage_title(name)}: {record.error}", done, last
         )
-    return RunStatus(folder, STOPPED, started, None, f"{done}/{len(Stage)} stages done", done, last)
+    return RunStatus(folder, STOPPED, started, None, f"{done}/{total} stages done", done, last)
+
+
+def _stage_count(folder: Path) -> int:
+    """How many stages the run's recipe has (its config.toml's); pqat's eight when that cannot be read."""
+    from engine.config_file import ConfigError, read_config_file
+    from engine.recipe import recipe_of
+
+    try:
+        return len(recipe_of(read_config_file(folder / CONFIG_FILE)).names())
+    except (ConfigError, OSError):
+        return len(Stage)
 
 
 def list_runs(root: Path) -> list[RunStatus]:
@@ -288,7 +302,7 @@ def describe_event(data: dict[str, Any]) -> str:
     """One line for an events.jsonl object: `Baseline finished`, `Prune failed: …`, or a log line."""
     name = str(data.get("event", "?"))
     stage = data.get("stage")
-    title = Stage(stage).title if stage in {s.value for s in Stage} else ""
+    title = stage_title(stage) if isinstance(stage, str) and NAME_PATTERN.fullmatch(stage) else ""
     words = {
         "StageStarted": "started",
         "StageFinished": "finished",
@@ -327,9 +341,9 @@ def read_preview(run_dir: Path) -> RunPreview | None:
         return None
     if manifest is None or results is None:
         return None
-    done = frozenset(Stage(name) for name, record in manifest.stages.items() if record.status == DONE)
+    done = frozenset(stage_key(name) for name, record in manifest.stages.items() if record.status == DONE)
     errors = {
-        Stage(name): record.error or "failed"
+        stage_key(name): record.error or "failed"
         for name, record in manifest.stages.items()
         if record.status == FAILED
     }

@@ -57,12 +57,12 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from types import MappingProxyType
 from typing import Any
 
 from engine.collab_config import TECHNIQUE_CONFIG, CollabConfig
-from engine.config import PipelineConfig
+from engine.config import PipelineConfig, RecipeConfig
 from engine.config_file import ConfigError, check_setting, toml_value, unknown_key_error
 
 # What a stage hands to the stages that read it.
@@ -78,6 +78,12 @@ _KIND_WORDS = {
     TFLITE: ".tflite files",
     DEPLOYED: "evaluated .tflite files",
 }
+
+
+def plain_name(stage: Any) -> str:
+    """A stage's name as a plain str: engine.stages.Stage members (a str Enum) give their value."""
+    value = getattr(stage, "value", stage)
+    return value if isinstance(value, str) else str(value)
 
 
 @dataclass(frozen=True)
@@ -256,7 +262,7 @@ class Recipe:
 
     def stage(self, name: str) -> StageSpec:
         try:
-            return self._by_name[str(name)]
+            return self._by_name[plain_name(name)]
         except KeyError:
             raise KeyError(f"{name!r} is not a stage of recipe {self.name!r}") from None
 
@@ -275,11 +281,11 @@ class Recipe:
 
     def downstream_of(self, name: str) -> list[str]:
         """Every stage that reads `name`'s output, directly or not, in recipe order."""
-        found = {str(name)}
+        found = {plain_name(name)}
         for spec in self.stages:  # topological order: one pass sees every path
             if any(i in found for i in spec.inputs):
                 found.add(spec.name)
-        return [s for s in self.names() if s in found and s != name]
+        return [s for s in self.names() if s in found and s != plain_name(name)]
 
     def upstream_of(self, name: str) -> list[str]:
         """Every stage whose output `name` reads, directly or not, in recipe order."""
@@ -294,7 +300,7 @@ class Recipe:
 
     def missing_inputs(self, name: str, done: Iterable[str]) -> list[str]:
         """The inputs of `name` that are not among the `done` stages."""
-        finished = {str(s) for s in done}
+        finished = {plain_name(s) for s in done}
         return [s for s in self.inputs_of(name) if s not in finished]
 
     def model_of_stage(self, name: str) -> str | None:
@@ -553,7 +559,9 @@ def known_sections() -> tuple[str, ...]:
     found: list[str] = []
     for config in (PipelineConfig(), CollabConfig()):
         found.extend(
-            f.name for f in fields(config) if hasattr(getattr(config, f.name), "__dataclass_fields__")
+            f.name
+            for f in fields(config)
+            if hasattr(getattr(config, f.name), "__dataclass_fields__") and f.name != "recipe"
         )
     return tuple(found)
 
@@ -917,6 +925,52 @@ def resolve_recipe(name: str, table: Mapping[str, Any] | None = None, *, source:
         + ")",
         "recipe",
     )
+
+
+def runs_as_pqat(recipe: Recipe, name: str) -> bool:
+    """Whether stage `name` of `recipe` is `pqat`'s stage of that name (TFLite's sparse encoding aside): the
+    engine runs it with today's code and keeps its files and fingerprint as every earlier run did."""
+    name = plain_name(name)
+    if name not in PQAT or name not in recipe:
+        return False
+
+    def shape(spec: StageSpec) -> tuple[Any, ...]:
+        params = {k: v for k, v in spec.params.items() if k != "sparse_encoding"}
+        return (spec.technique, spec.inputs, spec.models, spec.section, params, dict(spec.settings))
+
+    return shape(recipe.stage(name)) == shape(PQAT.stage(name))
+
+
+def recipe_of_results(config: Mapping[str, Any]) -> Recipe:
+    """The recipe a run's results were made with, from their `config` (`recipe` table); `pqat` for results
+    from before recipes, or whose recipe no longer resolves."""
+    table = config.get("recipe") if isinstance(config, Mapping) else None
+    if not isinstance(table, Mapping) or not isinstance(table.get("name"), str):
+        return PQAT
+    try:
+        return resolve_recipe(table["name"], table if len(table) > 1 else None)
+    except ConfigError:
+        return PQAT
+
+
+def recipe_of(config: PipelineConfig) -> Recipe:
+    """The recipe a config runs (its `[recipe]` table was checked when the config was read)."""
+    return resolve_recipe(config.recipe.name, config.recipe.table() if config.recipe.definition else None)
+
+
+def with_recipe(config: PipelineConfig, name: str, *, label: str = "--recipe") -> PipelineConfig:
+    """`config` running recipe `name` (`--recipe NAME`): a built-in, or the one its `[recipe]` table defines.
+
+    ConfigError (one line) for any other name.
+    """
+    table = config.recipe.table() if config.recipe.definition else {}
+    try:
+        resolve_recipe(name, table or None)
+    except ConfigError as error:
+        raise ConfigError(f"{label} {name}: " + str(error).split(": ", 1)[-1], "recipe") from None
+    if table.get("name") == name:
+        return config
+    return replace(config, recipe=RecipeConfig(name=name))
 
 
 def graph_from_json(value: Any) -> dict[str, tuple[str, ...]]:

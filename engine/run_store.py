@@ -24,6 +24,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import socket
 import stat
 import time
@@ -44,8 +45,9 @@ from engine.events import (
     StageFinished,
     StageStarted,
 )
+from engine.recipe import NAME_PATTERN, PQAT, Recipe, plain_name, runs_as_pqat
 from engine.results import ResultsFileError, RunResults
-from engine.stages import STAGE_INPUTS, Stage
+from engine.stages import STAGE_NAMES, Stage, stage_key, stage_title
 from engine.strict_json import FileContentError, Node, ShapeError, read_bounded, read_json_file
 from engine.strict_json import document as strict_document
 from engine.writes import (
@@ -249,7 +251,7 @@ class StageRecord:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_json(cls, data: Any, stage: Stage = Stage.DATA, where: str = "") -> StageRecord:
+    def from_json(cls, data: Any, stage: Stage | str = Stage.DATA, where: str = "") -> StageRecord:
         """A stage's record, strictly (ShapeError names the key): its files can only be the stage's own."""
         node = Node(data, where)
         status = node.key("status").string()
@@ -264,7 +266,7 @@ class StageRecord:
             finished=_optional_text(node.optional("finished")),
             seconds=0.0 if seconds is None else seconds.number(minimum=0.0),
             metrics={} if metrics is None else metrics.mapping(lambda value: value.number(finite=False)),
-            artifacts={} if artifacts is None else _artifacts_from_json(artifacts, Stage(stage)),
+            artifacts={} if artifacts is None else _artifacts_from_json(artifacts, plain_name(stage)),
             error=None if error is None else error.string(),
         )
 
@@ -273,18 +275,25 @@ def _optional_text(node: Node | None) -> str:
     return "" if node is None else node.string()
 
 
-def _artifacts_from_json(node: Node, stage: Stage) -> dict[str, str]:
+def _artifacts_from_json(node: Node, stage: str) -> dict[str, str]:
     """`{path: sha256}`, where each path is one the stage itself writes: a manifest names nothing else.
 
     So a crafted `../victim.txt` or `/etc/passwd` is refused here, before anything could read or delete it.
+    A `pqat` stage's files are its own few; another recipe stage's are `models/<model>.<keras|h5|tflite>`,
+    a plain name (engine.recipe.NAME_PATTERN) in the models folder and nothing else.
     """
-    allowed = sorted(stage_artifact_paths(stage).values())
+    allowed = sorted(stage_artifact_paths(stage).values()) if stage in STAGE_NAMES else []
     artifacts = {}
     for relative, digest in node.entries():
-        if relative not in allowed:
-            expected = f"one of {', '.join(allowed)}" if allowed else "none: the stage writes no file"
+        if stage not in STAGE_NAMES and RECIPE_ARTIFACT.fullmatch(relative):
+            pass
+        elif relative not in allowed:
+            if stage not in STAGE_NAMES:
+                expected = f"{MODELS_DIR}/<model>.keras, .h5 or .tflite"
+            else:
+                expected = f"one of {', '.join(allowed)}" if allowed else "none: the stage writes no file"
             raise ShapeError(
-                f"{node.where}: {relative!r} is not a file {stage.title} writes (expected {expected})"
+                f"{node.where}: {relative!r} is not a file {stage_title(stage)} writes (expected {expected})"
             )
         artifacts[relative] = digest.string()  # compared with the file's sha256: any other text fails that
     return artifacts
@@ -297,18 +306,23 @@ class Manifest:
     stages: dict[str, StageRecord] = field(default_factory=dict)
     inputs: dict[str, Any] = field(default_factory=dict)  # what the fingerprints were computed from
 
-    def record(self, stage: Stage) -> StageRecord | None:
-        return self.stages.get(Stage(stage).value)
+    def record(self, stage: Stage | str) -> StageRecord | None:
+        return self.stages.get(plain_name(stage))
 
-    def with_record(self, stage: Stage, record: StageRecord) -> Manifest:
-        return dataclasses.replace(self, stages={**self.stages, Stage(stage).value: record})
+    def with_record(self, stage: Stage | str, record: StageRecord) -> Manifest:
+        return dataclasses.replace(self, stages={**self.stages, plain_name(stage): record})
 
-    def without(self, stages: Iterable[Stage]) -> Manifest:
-        dropped = {Stage(s).value for s in stages}
+    def without(self, stages: Iterable[Stage | str]) -> Manifest:
+        dropped = {plain_name(s) for s in stages}
         return dataclasses.replace(self, stages={k: v for k, v in self.stages.items() if k not in dropped})
 
     def to_json(self) -> dict[str, Any]:
-        ordered = {s.value: self.stages[s.value].to_json() for s in Stage if s.value in self.stages}
+        # The pqat stages in their order, then any other recipe stage in the order it first ran.
+        names = [
+            *(s for s in STAGE_NAMES if s in self.stages),
+            *(s for s in self.stages if s not in STAGE_NAMES),
+        ]
+        ordered = {name: self.stages[name].to_json() for name in names}
         return {
             "schema": MANIFEST_SCHEMA,
             "created": self.created,
@@ -324,9 +338,12 @@ class Manifest:
         stages = document.optional("stages")
         records = {}
         for name, record in stages.entries() if stages is not None else ():
-            if name not in STAGE_NAMES:
-                raise ShapeError(f"{record.where}: not a stage (expected one of {', '.join(STAGE_NAMES)})")
-            records[name] = StageRecord.from_json(record.value, Stage(name), record.where)
+            if not NAME_PATTERN.fullmatch(name):
+                raise ShapeError(
+                    f"{record.where}: not a stage name (1-40 lower-case letters, digits or _, e.g. "
+                    f"{', '.join(STAGE_NAMES)})"
+                )
+            records[name] = StageRecord.from_json(record.value, name, record.where)
         inputs = document.optional("inputs")
         return cls(
             created=_optional_text(document.optional("created")),
@@ -336,7 +353,8 @@ class Manifest:
         )
 
 
-STAGE_NAMES = tuple(stage.value for stage in Stage)
+# A file of a recipe stage that `pqat` does not have (see stage_artifact_paths).
+RECIPE_ARTIFACT = re.compile(rf"{MODELS_DIR}/{NAME_PATTERN.pattern}\.(keras|h5|tflite)")
 # Where a run keeps its own copy of the user's model (`--model`), so that resuming it reads nothing outside.
 INPUT_MODEL_FILES = (f"{MODELS_DIR}/input-model.keras", f"{MODELS_DIR}/input-model.h5")
 
@@ -430,17 +448,25 @@ def folder_digest(folder: Path) -> str:
 
 
 def stage_sections(
-    config: PipelineConfig, extra: Mapping[Stage, Mapping[str, Any]] | None = None
-) -> dict[Stage, dict[str, Any]]:
-    """The part of the config (plus any `extra` input, such as a user model's hash) each stage reads."""
+    config: PipelineConfig,
+    extra: Mapping[Stage | str, Mapping[str, Any]] | None = None,
+    recipe: Recipe | None = None,
+) -> dict[str, dict[str, Any]]:
+    """The part of the config (plus any `extra` input, such as a user model's hash) each stage reads.
+
+    A `pqat` stage's part is what it always was, so runs made before recipes resume; any other recipe stage
+    reads its resolved section (engine.collab_config.stage_config), and its recipe identity (technique,
+    variant, inline settings), so that changing one branch invalidates that branch only.
+    """
+    recipe = recipe or PQAT
     trained = {
         Stage.BASELINE: config.baseline,
         Stage.PRUNE: config.prune,
         Stage.QAT: config.qat,
         Stage.PQAT: config.pqat,
     }
-    sections: dict[Stage, dict[str, Any]] = {stage: {} for stage in Stage}
-    sections[Stage.DATA] = {
+    sections: dict[str, dict[str, Any]] = {name: {} for name in recipe.names()}
+    sections[Stage.DATA.value] = {
         "data": config.data,
         # How images are prepared; the seed carves an image folder's test split and orders its files.
         "image_size": config.image_size,
@@ -450,41 +476,78 @@ def stage_sections(
     }
     for stage, section in trained.items():
         # Every training stage seeds its own random numbers with config.seed.
-        sections[stage] = {stage.value: dataclasses.asdict(section), "seed": config.seed}
-    sections[Stage.PTQ] = {"ptq": dataclasses.asdict(config.ptq)}
+        sections[stage.value] = {stage.value: dataclasses.asdict(section), "seed": config.seed}
+    sections[Stage.PTQ.value] = {"ptq": dataclasses.asdict(config.ptq)}
+    for name in recipe.names():
+        if runs_as_pqat(recipe, name):
+            if recipe.stage(name).params.get("sparse_encoding") is True:
+                sections[name] = {**sections[name], "sparse_encoding": True}
+        else:
+            sections[name] = _recipe_section(recipe, name, config)
     for stage, values in (extra or {}).items():
-        sections[Stage(stage)] = {**sections[Stage(stage)], **values}
-    return sections
+        name = plain_name(stage)
+        if name in sections:
+            sections[name] = {**sections[name], **values}
+    return {name: sections[name] for name in recipe.names()}
+
+
+def _recipe_section(recipe: Recipe, name: str, config: PipelineConfig) -> dict[str, Any]:
+    """What a stage run by engine.recipe_runner reads: its identity and its resolved config section."""
+    from engine.collab_config import TECHNIQUE_CONFIG, CollabConfig, stage_config
+
+    spec = recipe.stage(name)
+    resolved = stage_config(
+        spec.section,
+        dict(spec.settings),
+        TECHNIQUE_CONFIG.get(spec.technique),
+        config,
+        CollabConfig.of(config),
+    )
+    section: dict[str, Any] = {"identity": recipe.identity(name)}
+    if resolved is not None:
+        section["config"] = dataclasses.asdict(resolved)
+    if spec.technique in ("train", "prune", "cluster", "qat"):
+        section["seed"] = config.seed
+    if spec.technique == "data":
+        section.update(stage_sections(config)[Stage.DATA.value])
+    return section
 
 
 def stage_fingerprints(
     config: PipelineConfig,
     data_content: str,
-    extra: Mapping[Stage, Mapping[str, Any]] | None = None,
-) -> dict[Stage, str]:
+    extra: Mapping[Stage | str, Mapping[str, Any]] | None = None,
+    recipe: Recipe | None = None,
+) -> dict[str, str]:
     """A fingerprint of each stage's inputs: its config section plus the fingerprints of the stages it reads.
 
-    A change anywhere upstream therefore changes the fingerprint of everything downstream of it.
+    A change anywhere upstream therefore changes the fingerprint of everything downstream of it. Keyed by
+    stage name (a `Stage` finds its entry too: it is a str Enum).
     """
-    sections = stage_sections(config, {Stage.DATA: {"content": data_content}, **(extra or {})})
-    prints: dict[Stage, str] = {}
-    for stage in Stage:  # pipeline order: every stage's inputs come before it
+    recipe = recipe or PQAT
+    data_stage = next(s.name for s in recipe.stages if s.technique == "data")
+    sections = stage_sections(config, {data_stage: {"content": data_content}, **(extra or {})}, recipe)
+    prints: dict[str, str] = {}
+    for name in recipe.names():  # recipe order: every stage's inputs come before it
         payload = {
             "recipe": RECIPE_VERSION,
-            "stage": stage.value,
-            "section": sections[stage],
-            "inputs": {s.value: prints[s] for s in STAGE_INPUTS[stage]},
+            "stage": name,
+            "section": sections[name],
+            "inputs": {s: prints[s] for s in recipe.inputs_of(name)},
         }
         encoded = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
-        prints[stage] = hashlib.sha256(encoded).hexdigest()[:16]
+        prints[name] = hashlib.sha256(encoded).hexdigest()[:16]
     return prints
 
 
 # --- stage metrics for the manifest ---------------------------------------------------------------------
 
 
-def stage_metrics(stage: Stage, results: RunResults) -> dict[str, float]:
+def stage_metrics(stage: Stage | str, results: RunResults, recipe: Recipe | None = None) -> dict[str, float]:
     """The headline numbers of one finished stage, as the manifest shows them."""
+    recipe = recipe or PQAT
+    if not runs_as_pqat(recipe, plain_name(stage)):
+        return _recipe_stage_metrics(plain_name(stage), results, recipe)
     models = results.models
     metrics: dict[str, float] = {}
     stage = Stage(stage)
@@ -511,6 +574,30 @@ def stage_metrics(stage: Stage, results: RunResults) -> dict[str, float]:
             metrics[f"{name}_tflite_accuracy"] = tflite.accuracy
         if stage is not Stage.CONVERT and tflite.latency is not None:
             metrics[f"{name}_latency_ms"] = tflite.latency.threads_1.p50_ms
+    return {k: float(v) for k, v in metrics.items()}
+
+
+def _recipe_stage_metrics(name: str, results: RunResults, recipe: Recipe) -> dict[str, float]:
+    """stage_metrics of a stage run by engine.recipe_runner, by technique, in the same words."""
+    spec = recipe.stage(name)
+    metrics: dict[str, float] = {}
+    if spec.technique in ("train", "prune", "cluster", "qat"):
+        model = results.models.get(spec.models[0])
+        if model is not None and model.keras_accuracy is not None:
+            metrics["accuracy"] = model.keras_accuracy
+        kernels = model.kernel_sparsity() if model is not None else ()
+        if kernels:
+            metrics["kernel_sparsity"] = sum(w.zeros for w in kernels) / max(1, sum(w.total for w in kernels))
+    for model_name in recipe.converted_models(name):
+        entry = results.models.get(model_name)
+        tflite = entry.tflite if entry is not None else None
+        if tflite is None:
+            continue
+        if spec.technique != "evaluate":
+            metrics[f"{model_name}_tflite_bytes"] = tflite.bytes
+            metrics[f"{model_name}_zipped_bytes"] = tflite.zipped_bytes
+        if spec.technique != "convert" and tflite.accuracy is not None:
+            metrics[f"{model_name}_tflite_accuracy"] = tflite.accuracy
     return {k: float(v) for k, v in metrics.items()}
 
 
@@ -566,7 +653,7 @@ def event_from_json(data: Mapping[str, Any]) -> EngineEvent:
                 continue  # the dataclass default, or a TypeError below naming the missing field
             value = data[item.name]
             if item.name == "stage":
-                value = None if value is None else Stage(value)
+                value = None if value is None else stage_key(str(value))
             elif item.name == "results":
                 value = RunResults.from_json(value)
             elif item.name == "metrics":
@@ -844,8 +931,20 @@ class RunFolder:
             self.inside(relative).unlink(missing_ok=True)
 
 
-def stage_artifact_paths(stage: Stage) -> dict[str, str]:
-    """The files a stage leaves in the run folder, by model name (paths relative to the folder)."""
+def stage_artifact_paths(stage: Stage | str, recipe: Recipe | None = None) -> dict[str, str]:
+    """The files a stage leaves in the run folder, by model name (paths relative to the folder).
+
+    A stage of `recipe` that `pqat` lacks writes `models/<model>.keras` (`.h5` after quantization-aware
+    training: tf_keras cannot load tfmot's QuantizeLayer back from .keras) or one .tflite file per model.
+    """
+    if recipe is not None and not runs_as_pqat(recipe, plain_name(stage)):
+        spec = recipe.stage(plain_name(stage))
+        if spec.technique in ("train", "prune", "cluster", "qat"):
+            suffix = ".h5" if spec.technique == "qat" else ".keras"
+            return {model: f"{MODELS_DIR}/{model}{suffix}" for model in spec.models}
+        if spec.technique in ("convert", "ptq"):
+            return {model: f"{MODELS_DIR}/{model}.tflite" for model in recipe.converted_models(spec.name)}
+        return {}
     stage = Stage(stage)
     keras_files = {
         Stage.BASELINE: ("baseline", ".keras"),
@@ -864,35 +963,49 @@ def stage_artifact_paths(stage: Stage) -> dict[str, str]:
     return {}
 
 
-def read_tflite_file(run_dir: Path, name: str, done: Iterable[Stage]) -> bytes | None:
+def read_tflite_file(
+    run_dir: Path, name: str, done: Iterable[Stage | str], recipe: Recipe | None = None
+) -> bytes | None:
     """The .tflite file model `name` has in the run folder, once the stage that writes it is done; else None.
 
     The app reads deployed files here (the Inspector), never from the engine process that wrote them.
     """
-    source = Stage.PTQ if name == "ptq" else Stage.CONVERT
-    relative = stage_artifact_paths(source).get(name)
-    if relative is None or source not in set(done):
+    recipe = recipe or PQAT
+    finished = {plain_name(s) for s in done}
+    writers = [
+        s.name
+        for s in recipe.stages
+        if s.technique in ("convert", "ptq") and name in stage_artifact_paths(s.name, recipe)
+    ]
+    if name == "float" and Stage.CONVERT.value in recipe:
+        writers = [Stage.CONVERT.value]
+    source = writers[0] if writers else None
+    relative = stage_artifact_paths(source, recipe).get(name) if source else None
+    if relative is None or source not in finished:
         return None
     path = RunFolder(run_dir).inside(relative)
     return path.read_bytes() if path.is_file() else None
 
 
-def stale_stages(manifest: Manifest | None, fingerprints: Mapping[Stage, str]) -> list[Stage]:
-    """Stages the manifest has as done whose inputs have changed since, in pipeline order."""
+def stale_stages(manifest: Manifest | None, fingerprints: Mapping[str, str]) -> list[Stage | str]:
+    """Stages the manifest has as done whose inputs have changed since, in recipe order."""
     if manifest is None:
         return []
     found = []
-    for stage in Stage:
-        record = manifest.record(stage)
-        if record is not None and record.status == DONE and record.fingerprint != fingerprints[stage]:
-            found.append(stage)
+    for name, fingerprint in fingerprints.items():
+        record = manifest.record(name)
+        if record is not None and record.status == DONE and record.fingerprint != fingerprint:
+            found.append(stage_key(name))
     return found
 
 
-def iter_done(manifest: Manifest | None) -> Iterator[tuple[Stage, StageRecord]]:
+def iter_done(
+    manifest: Manifest | None, names: Iterable[str] = STAGE_NAMES
+) -> Iterator[tuple[Stage | str, StageRecord]]:
+    """The `names` (a recipe's stages, in order) the manifest has as done, with their records."""
     if manifest is None:
         return
-    for stage in Stage:
-        record = manifest.record(stage)
+    for name in names:
+        record = manifest.record(name)
         if record is not None and record.status == DONE:
-            yield stage, record
+            yield stage_key(name), record

@@ -1,9 +1,16 @@
-"""The pipeline's stages and what each one reads: the dependency graph, with no TensorFlow in it."""
+"""The `pqat` recipe's stages as an enum: a shim over engine.recipe.PQAT for callers that predate recipes.
+
+Stage names are plain strings from the session's recipe (engine.recipe); `Stage` is a str Enum, so
+`Stage.PRUNE == "prune"` and both find the same dict entry. `stage_key` gives a `Stage` for the `pqat` names
+(callers that read `.title` keep working) and the plain name for every other stage; `stage_title` names any.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from enum import Enum
+
+from engine.recipe import BUILT_IN, PQAT, Recipe, plain_name
 
 
 class Stage(str, Enum):
@@ -18,31 +25,15 @@ class Stage(str, Enum):
 
     @property
     def title(self) -> str:
-        return _TITLES[self]
+        return PQAT.title(self.value)
 
 
-_TITLES = {
-    Stage.DATA: "Data",
-    Stage.BASELINE: "Baseline",
-    Stage.PRUNE: "Prune",
-    Stage.QAT: "QAT",
-    Stage.PQAT: "PQAT",
-    Stage.CONVERT: "Convert",
-    Stage.EVALUATE: "Evaluate",
-    Stage.PTQ: "PTQ",
-}
+STAGE_NAMES: tuple[str, ...] = PQAT.names()
 
 # The stages whose outputs a stage reads. QAT starts from the stripped pruned model, as the example does,
 # so that it shows what plain QAT does to the zeros; PTQ quantizes that same stripped model.
 STAGE_INPUTS: dict[Stage, tuple[Stage, ...]] = {
-    Stage.DATA: (),
-    Stage.BASELINE: (Stage.DATA,),
-    Stage.PRUNE: (Stage.BASELINE,),
-    Stage.QAT: (Stage.PRUNE,),
-    Stage.PQAT: (Stage.PRUNE,),
-    Stage.CONVERT: (Stage.QAT, Stage.PQAT),
-    Stage.EVALUATE: (Stage.CONVERT,),
-    Stage.PTQ: (Stage.PRUNE,),
+    Stage(name): tuple(Stage(i) for i in PQAT.inputs_of(name)) for name in STAGE_NAMES
 }
 
 # Upstream stages whose model a stage also uses, beyond its inputs': Convert and PTQ convert the baseline
@@ -54,31 +45,49 @@ REFERENCE_INPUTS: dict[Stage, tuple[Stage, ...]] = {
 }
 
 # The key under RunResults.models that a training stage writes.
-MODEL_OF_STAGE: dict[Stage, str] = {
-    Stage.BASELINE: "baseline",
-    Stage.PRUNE: "pruned",
-    Stage.QAT: "qat",
-    Stage.PQAT: "pqat",
-    Stage.PTQ: "ptq",
-}
+MODEL_OF_STAGE: dict[Stage, str] = {Stage(name): model for name, model in PQAT.models_by_stage().items()}
 
-MODEL_NAMES: tuple[str, ...] = ("baseline", "pruned", "qat", "pqat", "ptq")
+MODEL_NAMES: tuple[str, ...] = PQAT.model_names()
+
+
+class StageName(str):
+    """A recipe stage that `Stage` lacks: its name (a str, equal to and hashed as the name) with a `title` and
+    a `value`, as `Stage` members have them, for the callers that read those."""
+
+    title: str
+
+    def __new__(cls, name: str, title: str) -> StageName:
+        named = super().__new__(cls, name)
+        named.title = title
+        return named
+
+    @property
+    def value(self) -> str:
+        return str.__str__(self)
+
+
+def stage_key(stage: Stage | str, recipe: Recipe | None = None) -> Stage | StageName:
+    """`Stage` for a `pqat` stage name, a `StageName` for any other (what events and done sets carry)."""
+    name = plain_name(stage)
+    if name in STAGE_NAMES:
+        return Stage(name)
+    return StageName(name, stage_title(name, recipe))
+
+
+def stage_title(stage: Stage | str, recipe: Recipe | None = None) -> str:
+    """A stage's title: from `recipe` when it has the stage, else from the built-in recipes, else its name."""
+    name = plain_name(stage)
+    for candidate in (recipe, *BUILT_IN.values()):
+        if candidate is not None and name in candidate:
+            return candidate.title(name)
+    return name.replace("_", " ").capitalize()
 
 
 def downstream_of(stage: Stage) -> list[Stage]:
     """Every stage that reads `stage`'s output, directly or not, in pipeline order."""
-    found: set[Stage] = set()
-    frontier = [stage]
-    while frontier:
-        current = frontier.pop()
-        for candidate, inputs in STAGE_INPUTS.items():
-            if current in inputs and candidate not in found:
-                found.add(candidate)
-                frontier.append(candidate)
-    return [s for s in Stage if s in found]
+    return [Stage(s) for s in PQAT.downstream_of(plain_name(stage))]
 
 
 def missing_inputs(stage: Stage, done: Iterable[Stage]) -> list[Stage]:
     """The inputs of `stage` that are not among the `done` stages."""
-    finished = set(done)
-    return [s for s in STAGE_INPUTS[stage] if s not in finished]
+    return [Stage(s) for s in PQAT.missing_inputs(plain_name(stage), done)]

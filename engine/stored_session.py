@@ -33,6 +33,7 @@ from engine.events import (
 )
 from engine.pipeline import PipelineSession
 from engine.protocol import Emit
+from engine.recipe import plain_name, runs_as_pqat
 from engine.results import RunResults
 from engine.run_store import (
     CANCELLED,
@@ -53,7 +54,7 @@ from engine.run_store import (
     stage_metrics,
     utc_now,
 )
-from engine.stages import MODEL_OF_STAGE, REFERENCE_INPUTS, STAGE_INPUTS, Stage, downstream_of
+from engine.stages import REFERENCE_INPUTS, Stage, stage_key
 from engine.user_model import UserModel
 from engine.writes import WriteError
 
@@ -83,7 +84,8 @@ class StoredSession:
             refusals=user_model.unsupported if user_model else None,
             layer_support=user_model.layer_support if user_model else (),
         )
-        self._extra: dict[Stage, Mapping[str, Any]] = {}
+        self.recipe = self.session.recipe
+        self._extra: dict[Stage | str, Mapping[str, Any]] = {}
         self._model_inputs: dict[str, Any] = {}
         earlier = folder.read_manifest()
         if user_model is not None:
@@ -93,17 +95,17 @@ class StoredSession:
         manifest = earlier or Manifest(created=utc_now())
         manifest = dataclasses.replace(manifest, inputs=inputs)
         saved = folder.read_results()
-        kept: set[Stage] = set()
-        stale: list[Stage] = []
-        for stage, record in iter_done(manifest):
+        kept: set[Stage | str] = set()
+        stale: list[Stage | str] = []
+        for stage, record in iter_done(manifest, self.recipe.names()):
             unchanged = record.fingerprint == self.fingerprints[stage]
-            inputs_kept = all(source in kept for source in STAGE_INPUTS[stage])
+            inputs_kept = all(source in kept for source in self.recipe.inputs_of(stage))
             if unchanged and inputs_kept and saved is not None and folder.artifacts_intact(record):
                 kept.add(stage)
             else:
                 stale.append(stage)
         for stage in stale:
-            record = dataclasses.replace(manifest.stages[stage.value], status=STALE)
+            record = dataclasses.replace(manifest.stages[plain_name(stage)], status=STALE)
             manifest = manifest.with_record(stage, record)
         self._kept = kept
         self._stale = set(stale)
@@ -128,15 +130,15 @@ class StoredSession:
             self.folder.write_artifact(relative, user_model.path.read_bytes())
         return {"path": shown, "file": relative, **self._extra[Stage.BASELINE]}
 
-    def _fingerprints(self, config: PipelineConfig) -> tuple[dict[Stage, str], dict[str, Any]]:
+    def _fingerprints(self, config: PipelineConfig) -> tuple[dict[str, str], dict[str, Any]]:
         """Each stage's fingerprint under `config`, and what they were computed from (for the manifest)."""
         data_content = data_digest(config.data)
         inputs: dict[str, Any] = {"data": data_content}
         if self._model_inputs:
             inputs["model"] = self._model_inputs
-        return stage_fingerprints(config, data_content, self._extra), inputs
+        return stage_fingerprints(config, data_content, self._extra, self.recipe), inputs
 
-    def reconfigure(self, config: PipelineConfig) -> set[Stage]:
+    def reconfigure(self, config: PipelineConfig) -> set[Stage | str]:
         """Use `config` from now on (the app's settings screen); call it between stages, never during one.
 
         Done stages whose inputs the change touches (that stage and everything downstream) become stale:
@@ -170,10 +172,11 @@ class StoredSession:
         """One line on what the run folder gave back: kept stages, and the stale ones that run again."""
         if not self._kept and not self._stale:
             return f"New run in {self.folder.path}"
-        kept = ", ".join(s.title for s in Stage if s in self._kept) or "nothing"
+        names = self.recipe.names()
+        kept = ", ".join(self.recipe.title(s) for s in names if s in self._kept) or "nothing"
         text = f"Resumed {self.folder.path}: kept {kept}"
         if self._stale:
-            stale = ", ".join(s.title for s in Stage if s in self._stale)
+            stale = ", ".join(self.recipe.title(s) for s in names if s in self._stale)
             text += f"; changed since, to run again: {stale}"
         return text
 
@@ -183,10 +186,10 @@ class StoredSession:
     def results(self) -> RunResults:
         return self.session.results
 
-    def done_stages(self) -> set[Stage]:
+    def done_stages(self) -> set[Stage | str]:
         return self.session.done_stages()
 
-    def stale_stages(self) -> set[Stage]:
+    def stale_stages(self) -> set[Stage | str]:
         """Stages done in an earlier run whose inputs have changed since; they run again when asked."""
         return set(self._stale)
 
@@ -194,13 +197,13 @@ class StoredSession:
         content = self.session.tflite_model(name)
         if content is not None:
             return content
-        return read_tflite_file(self.folder.path, name, self.done_stages())
+        return read_tflite_file(self.folder.path, name, self.done_stages(), self.recipe)
 
-    def run_stage(self, stage: Stage, emit: Emit, stop: threading.Event) -> None:
+    def run_stage(self, stage: Stage | str, emit: Emit, stop: threading.Event) -> None:
         """Run a stage and keep its outputs in the run folder. Saving them is part of the stage: a file that
         cannot be written (a full disk, a read-only folder) fails the stage with the cause, and the folder
         keeps what was finished before (see _persist)."""
-        stage = Stage(stage)
+        stage = stage_key(stage, self.recipe)
         started_at = utc_now()
         started = time.monotonic()
         log_fault: list[WriteError] = []
@@ -234,15 +237,15 @@ class StoredSession:
                 fail_before(str(error))
                 return
 
-        def keep(_stage: Stage, seconds: float) -> None:
+        def keep(_stage: str, seconds: float) -> None:
             if log_fault:
                 raise log_fault[0]
             self._persist(stage, seconds, started_at)
 
         def forward(event: EngineEvent) -> None:
-            if isinstance(event, StageFailed) and event.stage is stage and not was_done:
+            if isinstance(event, StageFailed) and event.stage == stage and not was_done:
                 self._finish_record(stage, FAILED, started_at, event.seconds, error=event.error)
-            elif isinstance(event, StageCancelled) and event.stage is stage and not was_done:
+            elif isinstance(event, StageCancelled) and event.stage == stage and not was_done:
                 self._finish_record(stage, CANCELLED, started_at, event.seconds)
             log(event)
             emit(event)
@@ -252,21 +255,21 @@ class StoredSession:
     # --- the run folder -----------------------------------------------------------------------------
 
     def settle_interrupted(
-        self, stage: Stage | None = None, error: str | None = None
-    ) -> tuple[Stage, str, str | None] | None:
+        self, stage: Stage | str | None = None, error: str | None = None
+    ) -> tuple[Stage | str, str, str | None] | None:
         """Close the records an engine process that died mid-stage left `running`, in manifest and events.
 
         `stage` ended as its viewer said: cancelled (the process was ended to stop it) when `error` is None,
         else failed with `error`. Any other is failed, its cause unknown. Returns the first, as (stage,
         status, error), or None when there was none.
         """
-        settled: tuple[Stage, str, str | None] | None = None
+        settled: tuple[Stage | str, str, str | None] | None = None
         for name, record in list(self._manifest.stages.items()):
             if record.status != RUNNING:
                 continue
-            which = Stage(name)
+            which = stage_key(name, self.recipe)
             status, why = FAILED, INTERRUPTED_ERROR
-            if which is stage:
+            if stage is not None and which == stage:
                 status, why = (CANCELLED, None) if error is None else (FAILED, error)
             seconds = _seconds_since(record.started)
             self._finish_record(which, status, record.started, seconds, error=why)
@@ -282,49 +285,54 @@ class StoredSession:
         """Release the run folder's lock."""
         self.folder.close()
 
-    def _load_inputs(self, stage: Stage, emit: Emit) -> None:
+    def _load_inputs(self, stage: Stage | str, emit: Emit) -> None:
         """Read back from disk the outputs of done stages that `stage` reads and the session lacks."""
-        done = self.done_stages()
-        # Every stage after Data also reads the dataset (to train, calibrate or evaluate), and Convert and PTQ
-        # the baseline (the float reference).
+        name = plain_name(stage)
+        done = {plain_name(s) for s in self.done_stages()}
+        recipe = self.recipe
+        data_stage = next(s.name for s in recipe.stages if s.technique == "data")
+        # Every stage after Data also reads the dataset (to train, calibrate or evaluate), and today's Convert
+        # and PTQ the baseline (the float reference).
+        references = REFERENCE_INPUTS.get(Stage(name), ()) if runs_as_pqat(recipe, name) else ()
         sources = (
-            [Stage.DATA, *STAGE_INPUTS[stage], *REFERENCE_INPUTS.get(stage, ())]
-            if stage is not Stage.DATA
+            [data_stage, *recipe.inputs_of(name), *(plain_name(s) for s in references)]
+            if name != data_stage
             else []
         )
         for source in dict.fromkeys(sources):
             if source not in done or self.session.has_outputs(source):
                 continue
-            if source is Stage.DATA:
+            if source == data_stage:
                 from engine.data import DataOptions, load_dataset
 
                 dataset = load_dataset(self.config.data, DataOptions.from_config(self.config))
                 self.session.adopt_outputs(source, dataset=dataset)
                 continue
+            title = recipe.title(source)
             record = self._manifest.record(source)
             if record is None or not self.folder.artifacts_intact(record):
-                files = ", ".join(record.artifacts) if record else f"{source.title}'s files"
-                raise RunStoreError(f"{files}: missing, or changed since {source.title} wrote them")
+                files = ", ".join(record.artifacts) if record else f"{title}'s files"
+                raise RunStoreError(f"{files}: missing, or changed since {title} wrote them")
             from engine.tf_runtime import load_tensorflow
 
             load_tensorflow()
-            paths = stage_artifact_paths(source)
-            if source is Stage.CONVERT:
+            paths = stage_artifact_paths(source, recipe)
+            if recipe.stage(source).technique in ("convert", "ptq"):
                 # A Convert from before the float reference left no float.tflite: only its own files are read.
                 tflite = {
-                    name: self.folder.inside(path).read_bytes()
-                    for name, path in paths.items()
+                    model: self.folder.inside(path).read_bytes()
+                    for model, path in paths.items()
                     if path in record.artifacts
                 }
                 self.session.adopt_outputs(source, tflite=tflite)
             else:
                 from engine.artifacts import load_model
 
-                path = self.folder.inside(paths[MODEL_OF_STAGE[source]])
+                path = self.folder.inside(paths[recipe.stage(source).models[0]])
                 self.session.adopt_outputs(source, keras_model=load_model(path))
-            emit(LogMessage(f"{source.title}: output read back from {self.folder.path}", stage=stage))
+            emit(LogMessage(f"{title}: output read back from {self.folder.path}", stage=stage))  # type: ignore[arg-type]
 
-    def _persist(self, stage: Stage, seconds: float, started_at: str) -> None:
+    def _persist(self, stage: Stage | str, seconds: float, started_at: str) -> None:
         """Write a finished stage's files, then results.json, then the manifest that says they are there.
 
         A kill or a WriteError at any point leaves the manifest claiming only stages whose files are whole:
@@ -334,12 +342,12 @@ class StoredSession:
         """
         artifacts: dict[str, str] = {}
         previous = self._manifest.record(stage)
-        downstream = downstream_of(stage)
+        downstream = [stage_key(later, self.recipe) for later in self.recipe.downstream_of(stage)]
         dropped = [self._manifest.record(later) for later in downstream]
         try:
             self._write_artifacts(stage, artifacts)
             self.folder.write_results(self.session.results)
-            metrics = stage_metrics(stage, self.session.results)
+            metrics = stage_metrics(stage, self.session.results, self.recipe)
             record = self._ended(stage, DONE, started_at, seconds, metrics=metrics, artifacts=artifacts)
             manifest = self._manifest.without(downstream).with_record(stage, record)
             self.folder.write_manifest(manifest)
@@ -354,23 +362,24 @@ class StoredSession:
             for relative in old.artifacts if old else ():
                 self.folder.remove_artifact(relative)
 
-    def _write_artifacts(self, stage: Stage, artifacts: dict[str, str]) -> None:
+    def _write_artifacts(self, stage: Stage | str, artifacts: dict[str, str]) -> None:
         """Write the stage's model files, adding each to `artifacts` (path -> sha256) once written."""
-        paths = stage_artifact_paths(stage)
-        if stage in (Stage.CONVERT, Stage.PTQ):
+        paths = stage_artifact_paths(stage, self.recipe)
+        technique = self.recipe.stage(plain_name(stage)).technique
+        if technique in ("convert", "ptq"):
             for name, path in paths.items():
                 content = self.session.tflite_model(name)
                 if content is not None:
                     artifacts[path] = self.folder.write_artifact(path, content)
-        elif stage in MODEL_OF_STAGE:
+        elif paths:  # a training stage: its one Keras model
             from engine.artifacts import model_bytes
 
-            path = paths[MODEL_OF_STAGE[stage]]
+            (path,) = paths.values()
             content = model_bytes(self.session.keras_model(stage), "." + path.rsplit(".", 1)[-1])
             artifacts[path] = self.folder.write_artifact(path, content)
 
     def _finish_record(
-        self, stage: Stage, status: str, started_at: str, seconds: float, error: str | None = None
+        self, stage: Stage | str, status: str, started_at: str, seconds: float, error: str | None = None
     ) -> None:
         """Record how a stage ended. Best effort: when the disk is what failed, the manifest keeps saying
         the stage was running (which a resume reads as not done), and the listener still hears why."""
@@ -380,7 +389,7 @@ class StoredSession:
             self.folder.write_results(self.session.results)
 
     def _ended(
-        self, stage: Stage, status: str, started_at: str, seconds: float, **details: Any
+        self, stage: Stage | str, status: str, started_at: str, seconds: float, **details: Any
     ) -> StageRecord:
         """The record of a stage that ended now with `status`."""
         return StageRecord(
@@ -392,7 +401,7 @@ class StoredSession:
             **details,
         )
 
-    def _write_record(self, stage: Stage, record: StageRecord) -> None:
+    def _write_record(self, stage: Stage | str, record: StageRecord) -> None:
         manifest = self._manifest.with_record(stage, record)
         self.folder.write_manifest(manifest)
         self._manifest = manifest

@@ -73,6 +73,7 @@ def describe_deployed(
 ) -> DeployedModel:
     """Measure a .tflite file: sizes, zeros, unique values per output channel, 2:4 blocks."""
     kernels = tflite_kernels(content, layer_names(model))
+    found = unique_values(kernels)
     return DeployedModel(
         content=content,
         info=TFLiteInfo(
@@ -80,12 +81,40 @@ def describe_deployed(
             zipped_bytes=zipped_size(content, f"{name}.tflite"),
             accuracy=accuracy,
             weight_sparsity=kernel_sparsity(kernels),
+            unique_values=found,
+            sparse_encoded_bytes=None if sparse_content is None else len(sparse_content),
         ),
-        unique_values=unique_values(kernels),
+        unique_values=found,
         blocks=check_blocks(kernels),
         sparse_content=sparse_content,
         sparse_zipped_bytes=None if sparse_content is None else zipped_size(sparse_content, f"{name}.tflite"),
     )
+
+
+def with_structure(
+    info: TFLiteInfo, content: bytes, model: keras.Model, sparse_bytes: int | None
+) -> TFLiteInfo:
+    """A converted file's info with what schema 2 adds: unique values per output channel of each kernel,
+    and the raw size of its sparse-encoded variant (None when none was made)."""
+    kernels = tflite_kernels(content, layer_names(model))
+    return replace(info, unique_values=unique_values(kernels), sparse_encoded_bytes=sparse_bytes)
+
+
+def sparse_encoded(
+    model: keras.Model,
+    name: str,
+    plain_bytes: int,
+    emit: Emit,
+    stop: threading.Event,
+    stage: str,
+    representative: Callable[[], Iterator[list[np.ndarray]]] | None = None,
+) -> bytes:
+    """`model` converted again with TFLite's sparse encoding (its size logged against the plain file's)."""
+    if stop.is_set():
+        raise StageStopped
+    sparse = conversion.convert_keras(model, representative, sparse_encoding=True)
+    _log_sparse(name, plain_bytes, sparse, emit, stage)
+    return sparse
 
 
 def kernel_sparsity(kernels: Iterable[Kernel]) -> tuple[WeightSparsity, ...]:
@@ -217,11 +246,7 @@ def _sparse_variant(
 ) -> bytes | None:
     if not wanted:
         return None
-    if stop.is_set():
-        raise StageStopped
-    sparse = conversion.convert_keras(model, sparse_encoding=True)
-    _log_sparse(name, plain_bytes, sparse, emit, stage)
-    return sparse
+    return sparse_encoded(model, name, plain_bytes, emit, stop, stage)
 
 
 def _log_sparse(name: str, plain_bytes: int, sparse: bytes, emit: Emit, stage: str) -> None:

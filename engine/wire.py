@@ -15,9 +15,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from engine.events import EngineEvent, StageCancelled, StageFailed, StageFinished
+from engine.recipe import NAME_PATTERN, plain_name
 from engine.results import RunResults
 from engine.run_store import event_from_json, event_json
-from engine.stages import Stage
+from engine.stages import STAGE_NAMES, Stage, StageName, stage_key
 
 # The commands a viewer may send. Only the viewer that drives the run may send the first five.
 RUN, RUN_ALL, CANCEL, RECONFIGURE, SHUTDOWN = "run", "run_all", "cancel", "reconfigure", "shutdown"
@@ -92,12 +93,20 @@ class ProtocolError(ValueError):
 
 
 def _stages(stages: Iterable[Stage]) -> list[str]:
-    chosen = set(stages)
-    return [stage.value for stage in Stage if stage in chosen]
+    chosen = {plain_name(s) for s in stages}
+    # pqat's stages in their order, then any other recipe stage by name.
+    return [*(name for name in STAGE_NAMES if name in chosen), *sorted(chosen - set(STAGE_NAMES))]
 
 
-def _stage_set(values: Iterable[str]) -> frozenset[Stage]:
-    return frozenset(Stage(value) for value in values)
+def _stage(value: Any) -> Stage | StageName:
+    """A stage named on the wire: a recipe stage's plain name (engine.recipe.NAME_PATTERN), or ValueError."""
+    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
+        raise ValueError(f"{value!r} is not a stage name")
+    return stage_key(value)
+
+
+def _stage_set(values: Iterable[str]) -> frozenset[Stage | StageName]:
+    return frozenset(_stage(value) for value in values)
 
 
 def message_json(message: EngineEvent) -> dict[str, Any]:
@@ -140,7 +149,7 @@ def message_from_json(data: Mapping[str, Any]) -> EngineEvent:
                 results=RunResults.from_json(data["results"]),
                 done=_stage_set(data.get("done") or ()),
                 stale=_stage_set(data.get("stale") or ()),
-                running=Stage(data["running"]) if data.get("running") else None,
+                running=_stage(data["running"]) if data.get("running") else None,
                 run_all=bool(data.get("run_all")),
                 versions={str(k): str(v) for k, v in (data.get("versions") or {}).items()},
                 summary=str(data.get("summary") or ""),
@@ -152,7 +161,7 @@ def message_from_json(data: Mapping[str, Any]) -> EngineEvent:
                 interrupted=None
                 if not interrupted
                 else Interrupted(
-                    Stage(interrupted["stage"]), str(interrupted["status"]), interrupted.get("error")
+                    _stage(interrupted["stage"]), str(interrupted["status"]), interrupted.get("error")
                 ),
             )
         if name == "History":
@@ -195,7 +204,7 @@ def decode_command(line: bytes) -> Command:
         name = data["command"]
         if name not in COMMANDS:
             raise ValueError(f"unknown command {name!r}")
-        stage = Stage(data["stage"]) if data.get("stage") is not None else None
+        stage = _stage(data["stage"]) if data.get("stage") is not None else None
         if name == RUN and stage is None:
             raise ValueError("run needs a stage")
         config = data.get("config")

@@ -33,7 +33,7 @@ from engine.events import BatchProgress, EngineEvent, EpochEnded, StageStarted
 from engine.live import WorkerInfo, remove_worker_info, socket_path, write_worker_info
 from engine.protocol import EngineRefused, PipelineEngine
 from engine.run_store import RunFolder, RunLockedError, RunStoreError, utc_now
-from engine.stages import Stage
+from engine.stages import Stage, stage_key
 from engine.wire import (
     CANCEL,
     DETACH,
@@ -475,7 +475,7 @@ def serve_run(argv: Sequence[str] | None, open_session: OpenSession, *, tensorfl
         handshake.say(f"error {error if _is_user_error(error) else one_line_error(error)}")
         return 2
     # The viewer that started us after ending our predecessor says what became of its stage.
-    stage = Stage(args.interrupted) if args.interrupted else None
+    stage = stage_key(args.interrupted) if args.interrupted else None
     error = args.interrupted_error
     interrupted = Interrupted(stage, "failed" if error else "cancelled", error) if stage else None
     settle = getattr(session, "settle_interrupted", None)

@@ -32,7 +32,7 @@ from engine.host import Relay
 from engine.live import connect, live_worker
 from engine.protocol import EngineRefused
 from engine.run_store import NATIVE_LOG_FILE, read_tflite_file
-from engine.stages import Stage
+from engine.stages import Stage, stage_key
 from engine.wire import (
     CANCEL,
     DETACH,
@@ -228,7 +228,7 @@ class WorkerLink:
         self._relay.listen(listener)
 
     def run_stage(self, stage: Stage) -> None:
-        self._send(Command(RUN, Stage(stage)))
+        self._send(Command(RUN, stage_key(stage)))
 
     def run_all(self) -> None:
         self._send(Command(RUN_ALL))

@@ -35,8 +35,9 @@ from engine.events import (
 from engine.host import LocalLink
 from engine.live import RunPreview
 from engine.protocol import EngineLink, EngineRefused
+from engine.recipe import recipe_of
 from engine.results import RunResults
-from engine.stages import Stage, downstream_of
+from engine.stages import Stage, StageName, stage_key
 from engine.wire import History, Refused, WorkerState
 from pqat_tui.engine_loader import EngineFactory, LoadedEngine, real_engine_factory
 from pqat_tui.evaluation_tables import DEPLOYED_LABELS
@@ -56,7 +57,7 @@ from pqat_tui.screens.help import HelpScreen
 from pqat_tui.screens.inspect import InspectScreen
 from pqat_tui.screens.quit_dialog import QuitScreen
 from pqat_tui.screens.settings import SettingsScreen
-from pqat_tui.steps import StageBoard, Step, StepState
+from pqat_tui.steps import StageBoard, Step, StepState, step_depths, steps_of
 from pqat_tui.widgets.compare_panel import ComparePanel
 from pqat_tui.widgets.data_panel import DataPanel
 from pqat_tui.widgets.header_line import HeaderLine, Session
@@ -70,7 +71,8 @@ from pqat_tui.widgets.training_panel import TrainingPanel
 if TYPE_CHECKING:
     from textual.command import Provider
 
-TRAINING_STEPS = (Step.BASELINE, Step.PRUNE, Step.QAT, Step.PQAT)
+# The techniques whose stages train (the training panel), and those that make or measure .tflite files.
+TRAINING_TECHNIQUES = ("train", "prune", "cluster", "qat")
 
 # The actions that need the engine: pressed while TensorFlow loads, they wait for it.
 ENGINE_ACTIONS = ("run_next", "run_all", "rerun")
@@ -117,8 +119,10 @@ class PqatApp(App[int]):
         self.engine_state: WorkerState | None = None  # the engine's latest word on its state
         self.engine_error: str | None = None
         self.results = RunResults(config=config.to_dict())
-        self.board = StageBoard()
-        self.errors: dict[Stage, str] = {}
+        self.recipe = recipe_of(config)
+        self.steps = steps_of(self.recipe)  # the stage list's rows: the recipe's tree, then Compare
+        self.board = StageBoard(self.recipe)
+        self.errors: dict[Stage | StageName, str] = {}
         self.detached = False  # quit with `d`: the engine goes on without us
         self._quit_when_stopped = False
         self._queued_action: str | None = None
@@ -131,7 +135,7 @@ class PqatApp(App[int]):
         yield HeaderLine(id="header")
         with Horizontal(id="main"):
             with Vertical(id="sidebar"):
-                yield StageList(id="stage-list")
+                yield StageList(self.steps, id="stage-list")
                 yield Static(id="status")
             with Vertical(id="content"):
                 # Only the first panel is in the first frame; the others are mounted right after it.
@@ -156,8 +160,7 @@ class PqatApp(App[int]):
         self.call_after_refresh(self._after_first_paint)
 
     async def _after_first_paint(self) -> None:
-        panels: list[StagePanel] = [TrainingPanel(step) for step in TRAINING_STEPS]
-        panels += [TFLitePanel(Step.CONVERT), EvaluatePanel(), TFLitePanel(Step.PTQ)]
+        panels: list[StagePanel] = [self._panel_for(step) for step in self.steps[1:-1]]
         panels.append(ComparePanel())
         for panel in panels:
             panel.display = False  # ContentSwitcher hides only the children it started with
@@ -166,6 +169,18 @@ class PqatApp(App[int]):
         self.watch_selected(self.selected)  # a key pressed before they were mounted
         # The slow import starts only once the screen is up, and the panels its events feed exist.
         self._load_engine()
+
+    def _panel_for(self, step: Step) -> StagePanel:
+        """A stage's panel, by its technique: training stages, .tflite stages (convert, ptq), evaluate."""
+        spec = self.recipe.stage(step.value)
+        if spec.technique in TRAINING_TECHNIQUES:
+            return TrainingPanel(step, model=spec.models[0])
+        if spec.technique == "evaluate":
+            return EvaluatePanel(step, self.recipe.converted_models(step.value))
+        return TFLitePanel(step, self.recipe.converted_models(step.value))
+
+    def _is_training(self, stage: Stage | StageName | str) -> bool:
+        return self.recipe.stage(stage_key(stage).value).technique in TRAINING_TECHNIQUES
 
     # Loading the engine.
 
@@ -306,18 +321,18 @@ class PqatApp(App[int]):
         return False
 
     def action_select_next(self) -> None:
-        steps = list(Step)
+        steps = self.steps
         self.selected = steps[min(steps.index(self.selected) + 1, len(steps) - 1)]
 
     def action_select_previous(self) -> None:
-        steps = list(Step)
+        steps = self.steps
         self.selected = steps[max(steps.index(self.selected) - 1, 0)]
 
     def action_select_first(self) -> None:
-        self.selected = list(Step)[0]
+        self.selected = self.steps[0]
 
     def action_select_last(self) -> None:
-        self.selected = list(Step)[-1]
+        self.selected = self.steps[-1]
 
     def action_focus_panel(self) -> None:
         self._panel(self.selected).focus()
@@ -366,7 +381,7 @@ class PqatApp(App[int]):
                 panel.forget_live()
         self._log("Settings changed: " + ", ".join(f"{key} {old} → {new}" for key, old, new in changes))
         if stale:
-            names = ", ".join(stage.title for stage in Stage if stage in stale)
+            names = ", ".join(self.recipe.title(name) for name in self.recipe.names() if name in stale)
             self._log(f"Stale now, to run again: {names}", "warning")
         self._refresh_everything()
 
@@ -391,11 +406,12 @@ class PqatApp(App[int]):
     # The Evaluate panel's model, changed images and the Inspector (keys m, ], [, i).
 
     def _evaluate_panel(self) -> EvaluatePanel | None:
-        panels = self.query(EvaluatePanel)
+        panels = [panel for panel in self.query(EvaluatePanel) if panel.step is self.selected]
+        panels = panels or list(self.query(EvaluatePanel))
         if not panels:
             return None
-        self.selected = Step.EVALUATE
-        return panels.first()
+        self.selected = panels[0].step
+        return panels[0]
 
     def action_next_model(self) -> None:
         panel = self._evaluate_panel()
@@ -422,9 +438,13 @@ class PqatApp(App[int]):
         if isinstance(self.screen, InspectScreen):
             return
         name = "ptq" if self.selected is Step.PTQ else "pqat"
-        panels = self.query(EvaluatePanel)
-        if self.selected is Step.EVALUATE and panels:
-            name = panels.first().shown
+        shown = self._panel(self.selected)
+        if isinstance(shown, EvaluatePanel):
+            name = shown.shown
+        elif (
+            isinstance(shown, TFLitePanel) and shown.models and self.selected.value not in ("convert", "ptq")
+        ):
+            name = shown.models[-1]
         if self.engine is None:
             self.notify("The engine is still loading: no .tflite file yet.")
             return
@@ -535,7 +555,7 @@ class PqatApp(App[int]):
 
     # Running stages.
 
-    def _start(self, stage: Stage, *, run_all: bool = False) -> None:
+    def _start(self, stage: Stage | StageName, *, run_all: bool = False) -> None:
         assert self.engine is not None and not self.busy
         self._stage_began(stage)
         if run_all:
@@ -543,13 +563,13 @@ class PqatApp(App[int]):
         else:
             self.engine.run_stage(stage)
 
-    def _stage_began(self, stage: Stage) -> None:
+    def _stage_began(self, stage: Stage | StageName) -> None:
         """Show `stage` running: ours just asked for, or one the engine started (run-all, another viewer)."""
         self.busy = True
         self._progress_figure = "starting"
         self.board.started(stage)
         self.errors.pop(stage, None)
-        for dropped in (stage, *downstream_of(stage)):
+        for dropped in (stage, *self.recipe.downstream_of(stage)):
             self.errors.pop(dropped, None)
             panel = self._panel(Step.of(dropped))
             if isinstance(panel, TrainingPanel):
@@ -583,9 +603,9 @@ class PqatApp(App[int]):
         running = self.board.running
         for event in history.events:
             self._log_event(event)
-            if running is None or getattr(event, "stage", None) is not running:
+            if running is None or getattr(event, "stage", None) != running:
                 continue
-            if Step.of(running) in TRAINING_STEPS:
+            if self._is_training(running):
                 panel = self._training_panel(running)
                 if isinstance(event, StageStarted):
                     panel.training_started(event)
@@ -615,7 +635,7 @@ class PqatApp(App[int]):
                 self.busy = False
                 self._refresh_everything()
             return
-        if isinstance(event, StageStarted) and self.board.running is not event.stage:
+        if isinstance(event, StageStarted) and self.board.running != event.stage:
             self._stage_began(event.stage)
         if isinstance(event, BatchProgress):
             self._training_panel(event.stage).batch_progress(event)
@@ -631,7 +651,7 @@ class PqatApp(App[int]):
             self._progress_figure = f"ep {event.epoch}/{event.epochs}"
             self._refresh_stage_list()
         elif isinstance(event, StageStarted):
-            if Step.of(event.stage) in TRAINING_STEPS:
+            if self._is_training(event.stage):
                 self._training_panel(event.stage).training_started(event)
         elif isinstance(event, StageFinished):
             self._stage_ended(event.stage, StepState.DONE)
@@ -659,7 +679,7 @@ class PqatApp(App[int]):
         elif isinstance(event, StageCancelled):
             self._log(f"{event.stage.title} cancelled after {event.seconds:.1f} s", "warning")
 
-    def _stage_ended(self, stage: Stage, state: StepState) -> None:
+    def _stage_ended(self, stage: Stage | StageName, state: StepState) -> None:
         """The engine's final word on a stage: the only place `busy` is cleared.
 
         The engine sent its new state just before this event: the done stages, and whether it goes on.
@@ -703,12 +723,13 @@ class PqatApp(App[int]):
     def _panel(self, step: Step) -> StagePanel:
         return self.query_one(f"#panel-{step.value}", StagePanel)
 
-    def _training_panel(self, stage: Stage) -> TrainingPanel:
-        return self.query_one(f"#panel-{stage.value}", TrainingPanel)
+    def _training_panel(self, stage: Stage | StageName) -> TrainingPanel:
+        return self.query_one(f"#panel-{stage_key(stage).value}", TrainingPanel)
 
     def _rows(self) -> list[StageRow]:
         rows = []
-        for step in Step:
+        depths = step_depths(self.recipe)
+        for step in self.steps:
             state = self.board.state(step)
             if state is StepState.DONE:
                 figure = headline(self.results, step)
@@ -716,7 +737,7 @@ class PqatApp(App[int]):
                 figure = self._progress_figure
             else:
                 figure = ""
-            rows.append(StageRow(step, state, figure))
+            rows.append(StageRow(step, state, figure, depths.get(step, 0)))
         return rows
 
     def _refresh_stage_list(self) -> None:

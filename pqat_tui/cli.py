@@ -102,6 +102,13 @@ def _pipeline_options(*, for_subcommand: bool = False) -> argparse.ArgumentParse
     )
     group.add_argument("--seed", type=int, help=f"random seed (default: {defaults.seed})")
     group.add_argument(
+        "--recipe",
+        metavar="NAME",
+        help="which stages run: pqat (today's eight), collaborative (every branch: clustering, CQAT, PCQAT, "
+        "2:4, PTQ variants) or the one your config's [recipe] table defines "
+        f"(default: {defaults.recipe.name})",
+    )
+    group.add_argument(
         "--config",
         metavar="FILE",
         help=f"read settings from this TOML file (default: ./{CONFIG_FILE_NAME} when there is one)",
@@ -304,6 +311,11 @@ def _effective_config(args: argparse.Namespace) -> PipelineConfig:
         if value is not None:
             flag = "--" + dest.replace("_", "-")
             config = with_setting(config, key, check_setting(key, value, label=flag))
+    recipe = getattr(args, "recipe", None)
+    if recipe is not None:
+        from engine.recipe import with_recipe
+
+        config = with_recipe(config, recipe)
     return config
 
 

@@ -42,32 +42,33 @@ from engine.events import (
     StageStarted,
 )
 from engine.protocol import PipelineEngine
+from engine.recipe import PQAT, Recipe
 from engine.results import RunResults
-from engine.stages import STAGE_INPUTS, Stage
+from engine.stages import Stage, StageName, stage_key
 from engine.writes import writing
+from pqat_tui.fit import fit_table
 from pqat_tui.layer_tables import LayerView, support_overview
-from pqat_tui.tables import run_summary
+from pqat_tui.tables import run_summary, stage_table
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-PIPELINE = tuple(Stage)
 # A large model's per-layer tables in the terminal: the largest rows; the report has every one.
 RUN_LAYER_VIEW = LayerView(hint="--report DIR lists every one")
 
 
 @dataclass(frozen=True)
 class _Skipped(EngineEvent):
-    stage: Stage
-    because: tuple[Stage, ...]
+    stage: Stage | StageName
+    because: tuple[Stage | StageName, ...]
 
 
 @dataclass(frozen=True)
 class _Kept(EngineEvent):
     """A stage the run folder already holds, with unchanged inputs: not run again."""
 
-    stage: Stage
+    stage: Stage | StageName
 
 
 @dataclass(frozen=True)
@@ -77,29 +78,36 @@ class _WorkerDone(EngineEvent):
 
 @dataclass
 class _Outcome:
-    finished: list[Stage] = field(default_factory=list)
-    failed: dict[Stage, str] = field(default_factory=dict)
-    skipped: dict[Stage, tuple[Stage, ...]] = field(default_factory=dict)
-    cancelled: Stage | None = None
-    kept: list[Stage] = field(default_factory=list)
+    finished: list[Stage | StageName] = field(default_factory=list)
+    failed: dict[Stage | StageName, str] = field(default_factory=dict)
+    skipped: dict[Stage | StageName, tuple[Stage | StageName, ...]] = field(default_factory=dict)
+    cancelled: Stage | StageName | None = None
+    kept: list[Stage | StageName] = field(default_factory=list)
+
+
+def _recipe(session: Any) -> Recipe:
+    """The stages a session runs: its recipe's (a session from before recipes runs `pqat`'s)."""
+    return getattr(session, "recipe", None) or PQAT
 
 
 def _run_pipeline(session: PipelineEngine, events: queue.Queue[EngineEvent], stop: threading.Event) -> None:
-    """Worker thread: every stage in order; a stage whose input failed is skipped, not run.
+    """Worker thread: every stage of the session's recipe in order; a stage whose input failed is skipped.
 
     A stage the session already has done (kept from the run folder, unchanged) is not run again.
     """
-    unavailable: set[Stage] = set()
+    recipe = _recipe(session)
+    unavailable: set[str] = set()
     try:
-        for stage in PIPELINE:
+        for name in recipe.names():
+            stage = stage_key(name, recipe)
             if stop.is_set():
                 break
             if stage in session.done_stages():
                 events.put(_Kept(stage))
                 continue
-            blocked = tuple(s for s in STAGE_INPUTS[stage] if s in unavailable)
+            blocked = tuple(stage_key(s, recipe) for s in recipe.inputs_of(name) if s in unavailable)
             if blocked:
-                unavailable.add(stage)
+                unavailable.add(name)
                 events.put(_Skipped(stage, blocked))
                 continue
             outcome: list[EngineEvent] = []
@@ -111,8 +119,10 @@ def _run_pipeline(session: PipelineEngine, events: queue.Queue[EngineEvent], sto
 
             session.run_stage(stage, emit, stop)
             if not outcome or not isinstance(outcome[-1], StageFinished):
-                unavailable.add(stage)
-                if stage is Stage.DATA or (outcome and isinstance(outcome[-1], StageCancelled)):
+                unavailable.add(name)
+                if recipe.stage(name).technique == "data" or (
+                    outcome and isinstance(outcome[-1], StageCancelled)
+                ):
                     break
     finally:
         events.put(_WorkerDone())
@@ -121,9 +131,11 @@ def _run_pipeline(session: PipelineEngine, events: queue.Queue[EngineEvent], sto
 class _ProgressView:
     """Three bars (stages, epochs, batches) and a line per stage printed above them."""
 
-    def __init__(self, console: Console, log_file: Path) -> None:
+    def __init__(self, console: Console, log_file: Path, recipe: Recipe = PQAT) -> None:
         self.console = console
         self.log_file = log_file
+        # Titles padded to the longest (9 columns for `pqat`'s, as always).
+        self.width = max(9, *(len(recipe.title(name)) + 1 for name in recipe.names()))
         self.progress = Progress(
             TextColumn("{task.description}", justify="left"),
             BarColumn(bar_width=30),
@@ -134,7 +146,7 @@ class _ProgressView:
             transient=True,
         )
         self.support_shown = False
-        self.stages = self.progress.add_task("Pipeline", total=len(PIPELINE), metrics="")
+        self.stages = self.progress.add_task("Pipeline", total=len(recipe.names()), metrics="")
         self.epochs = self.progress.add_task("  epochs", total=1, visible=False, metrics="")
         self.batches = self.progress.add_task("  batches", total=1, visible=False, metrics="")
         self.outcome = _Outcome()
@@ -153,31 +165,32 @@ class _ProgressView:
             self._log(event)
         elif isinstance(event, StageFinished):
             self.outcome.finished.append(event.stage)
-            self._stage_ended(Text.assemble(("✓ ", "green"), f"{event.stage.title:<9}", _secs(event.seconds)))
+            self._stage_ended(Text.assemble(("✓ ", "green"), self._title(event.stage), _secs(event.seconds)))
             self.show_support(event.results)
         elif isinstance(event, StageFailed):
             self.outcome.failed[event.stage] = event.error
             self._stage_ended(
-                Text.assemble(
-                    ("✗ ", "bold red"), f"{event.stage.title:<9}", _secs(event.seconds), event.error
-                )
+                Text.assemble(("✗ ", "bold red"), self._title(event.stage), _secs(event.seconds), event.error)
             )
         elif isinstance(event, StageCancelled):
             self.outcome.cancelled = event.stage
-            self._stage_ended(Text.assemble(("■ ", "yellow"), f"{event.stage.title:<9}", "cancelled"))
+            self._stage_ended(Text.assemble(("■ ", "yellow"), self._title(event.stage), "cancelled"))
         elif isinstance(event, _Kept):
             self.outcome.kept.append(event.stage)
             self._stage_ended(
                 Text.assemble(
-                    ("✓ ", "green"), f"{event.stage.title:<9}", ("kept: its inputs are unchanged", "dim")
+                    ("✓ ", "green"), self._title(event.stage), ("kept: its inputs are unchanged", "dim")
                 )
             )
         elif isinstance(event, _Skipped):
             self.outcome.skipped[event.stage] = event.because
             needs = ", ".join(s.title for s in event.because)
             self._stage_ended(
-                Text.assemble(("- ", "dim"), f"{event.stage.title:<9}", (f"skipped: {needs} failed", "dim"))
+                Text.assemble(("- ", "dim"), self._title(event.stage), (f"skipped: {needs} failed", "dim"))
             )
+
+    def _title(self, stage: Stage | StageName) -> str:
+        return f"{stage.title:<{self.width}}"
 
     def show_support(self, results: RunResults) -> None:
         """The support table, once, as soon as the results have it: before any training (the user's model
@@ -337,7 +350,7 @@ def _run(config: PipelineConfig, args: argparse.Namespace, session: Any) -> _Run
     log_file = log_dir / "tensorflow.log"
     events: queue.Queue[EngineEvent] = queue.Queue()
     stop = threading.Event()
-    view = _ProgressView(console, log_file)
+    view = _ProgressView(console, log_file, _recipe(session))
     view.show_support(session.results)
     interrupted = False
 
@@ -366,8 +379,9 @@ def _run(config: PipelineConfig, args: argparse.Namespace, session: Any) -> _Run
             worker.join()
 
     outcome = view.outcome
-    if Stage.DATA in outcome.failed:
-        print(f"pqat-tui: error: {outcome.failed[Stage.DATA]}", file=sys.stderr)
+    data_failure = next((error for stage, error in outcome.failed.items() if stage == Stage.DATA), None)
+    if data_failure is not None:
+        print(f"pqat-tui: error: {data_failure}", file=sys.stderr)
         shutil.rmtree(log_dir, ignore_errors=True)
         return _RunStatus(EXIT_USAGE, session.results)
     if interrupted or outcome.cancelled is not None:
@@ -381,6 +395,7 @@ def _run(config: PipelineConfig, args: argparse.Namespace, session: Any) -> _Run
     json_fault = _write_json(results, Path(args.json)) if args.json else None
     console.print()
     console.print(run_summary(results, RUN_LAYER_VIEW))
+    console.print(fit_table(stage_table(results)))  # every stage of the recipe, with its figures
     if args.json and json_fault is None:
         console.print(Text(f"Results written to {args.json}", style="dim"))
     console.print(Text(f"Run folder: {args.run_dir}", style="dim"))

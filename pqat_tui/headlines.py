@@ -18,6 +18,8 @@ _MODEL_OF_STEP = {
 def headline(results: RunResults, step: Step) -> str:
     """A short figure (at most 11 characters), or "" where the results do not have it."""
     models = results.models
+    if step not in list(Step):
+        return _recipe_headline(results, step)
     if step is Step.DATA:
         return f"{results.dataset.train:,} img" if results.dataset else ""
     if step is Step.BASELINE:
@@ -40,6 +42,37 @@ def headline(results: RunResults, step: Step) -> str:
         saving = 1 - pqat.tflite.zipped_bytes / qat.tflite.zipped_bytes
         return f"{saving:.0%} smaller"
     return ""
+
+
+def _recipe_headline(results: RunResults, step: Step) -> str:
+    """The headline of a stage the `pqat` recipe lacks: its model's accuracy, or its last file's figure."""
+    spec = step.spec
+    if spec is None:
+        return ""
+    model = results.models.get(spec.models[0]) if spec.models else None
+    if spec.technique in ("train", "prune", "cluster", "qat"):
+        return _accuracy(model.keras_accuracy if model else None)
+    if model is None:  # convert or evaluate: the last of the files it makes or measures
+        files = _files(step)
+        model = results.models.get(files[-1]) if files else None
+    tflite = model.tflite if model else None
+    if tflite is None:
+        return ""
+    if spec.technique == "convert":
+        return f"{tflite.zipped_bytes / 1000:.1f} KB"
+    return _accuracy(tflite.accuracy)
+
+
+def _files(step: Step) -> list[str]:
+    """The models whose .tflite file a convert or ptq stage makes, or an evaluate stage measures."""
+    spec = step.spec
+    if spec is None:
+        return []
+    if spec.technique == "ptq":
+        return list(spec.models)
+    if spec.technique == "convert":
+        return [m for i in spec.inputs for m in (Step(i).spec.models if Step(i).spec else ())]
+    return [m for i in spec.inputs for m in _files(Step(i))]
 
 
 def _accuracy(value: float | None) -> str:

@@ -16,8 +16,9 @@ from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
+from engine.recipe import Recipe, recipe_of_results, runs_as_pqat
 from engine.results import DatasetInfo, ModelResult, RunResults, WeightSparsity
-from engine.stages import MODEL_OF_STAGE, Stage
+from engine.stages import MODEL_OF_STAGE, Stage, StageName, stage_key
 from pqat_tui.deployed import deployed_renderables
 from pqat_tui.evaluation_tables import (
     changed_table,
@@ -414,21 +415,24 @@ def failures_table(results: RunResults) -> Table:
 class StageStatus:
     """Where one stage stands in a run's results: "done", "failed" or "not run"."""
 
-    stage: Stage
+    stage: Stage | StageName
     state: str
     seconds: float | None = None
     error: str | None = None
 
 
 def stage_statuses(results: RunResults) -> list[StageStatus]:
-    """Every stage in pipeline order; a stage counts as done when it has a time or left its output."""
+    """Every stage of the run's recipe in its order; a stage counts as done when it has a time or left its
+    output."""
     statuses = []
-    for stage in Stage:
-        seconds = results.stage_seconds.get(stage.value)
-        error = results.failures.get(stage.value)
+    recipe = recipe_of_results(results.config)
+    for name in recipe.names():
+        stage = stage_key(name, recipe)
+        seconds = results.stage_seconds.get(name)
+        error = results.failures.get(name)
         if error is not None:
             state = "failed"
-        elif seconds is not None or _has_output(results, stage):
+        elif seconds is not None or _has_output(results, stage, recipe):
             state = "done"
         else:
             state = "not run"
@@ -436,8 +440,16 @@ def stage_statuses(results: RunResults) -> list[StageStatus]:
     return statuses
 
 
-def _has_output(results: RunResults, stage: Stage) -> bool:
+def _has_output(results: RunResults, stage: Stage | StageName, recipe: Recipe) -> bool:
     models = results.models
+    if not runs_as_pqat(recipe, stage.value):
+        spec = recipe.stage(stage.value)
+        made = spec.models or recipe.converted_models(spec.name)
+        if spec.technique == "data":
+            return results.dataset is not None
+        if spec.technique == "evaluate":
+            return any((t := models[m].tflite) and t.accuracy is not None for m in made if m in models)
+        return any(m in models for m in made)
     if stage is Stage.DATA:
         return results.dataset is not None
     if stage in MODEL_OF_STAGE:
@@ -448,9 +460,11 @@ def _has_output(results: RunResults, stage: Stage) -> bool:
     return any(t.accuracy is not None for t in converted)
 
 
-def _stage_outcome(results: RunResults, stage: Stage) -> str:
+def _stage_outcome(results: RunResults, stage: Stage | StageName, recipe: Recipe) -> str:
     """What a finished stage produced, in figures: the line a reader looks for first."""
     models = results.models
+    if not runs_as_pqat(recipe, stage.value):
+        return _recipe_stage_outcome(results, stage.value, recipe)
     if stage is Stage.DATA:
         ds = results.dataset
         return "" if ds is None else f"{ds.train:,} train / {ds.test:,} test ({ds.source})"
@@ -473,6 +487,27 @@ def _stage_outcome(results: RunResults, stage: Stage) -> str:
     return "TFLite accuracy " + ", ".join(f"{label} {fmt_accuracy(t.accuracy)}" for label, t in done if t)
 
 
+def _recipe_stage_outcome(results: RunResults, name: str, recipe: Recipe) -> str:
+    """_stage_outcome of a stage `pqat` lacks, by technique: a model's accuracy, or its files' figures."""
+    spec = recipe.stage(name)
+    models = results.models
+    if spec.models and spec.technique != "ptq":
+        model = models.get(spec.models[0])
+        if model is None:
+            return ""
+        parts = [f"accuracy {fmt_accuracy(model.keras_accuracy)}"]
+        if model.kernel_sparsity() and kernel_sparsity(model) > 0:
+            parts.append(f"kernel sparsity {fmt_fraction(kernel_sparsity(model))}")
+        return ", ".join(parts)
+    files = [(m, t) for m in recipe.converted_models(name) if m in models and (t := models[m].tflite)]
+    if spec.technique == "convert":
+        return "zipped " + ", ".join(f"{_label(m)} {fmt_kb(t.zipped_bytes)} KB" for m, t in files)
+    figures = ", ".join(f"{_label(m)} {fmt_accuracy(t.accuracy)}" for m, t in files)
+    if spec.technique == "ptq" and files:
+        return f"TFLite accuracy {figures}, zipped {fmt_kb(files[0][1].zipped_bytes)} KB"
+    return f"TFLite accuracy {figures}"
+
+
 _STATE_STYLES = {"done": "green", "failed": "bold red", "not run": "yellow"}
 
 
@@ -484,11 +519,12 @@ def stage_table(results: RunResults) -> Table:
     table.add_column("time (s)", justify="right", no_wrap=True)
     table.add_column("outcome")
     statuses = stage_statuses(results)
+    recipe = recipe_of_results(results.config)
     for status in statuses:
         if status.state == "failed":
             outcome = Text(status.error or "", style="red")
         elif status.state == "done":
-            outcome = Text(_stage_outcome(results, status.stage))
+            outcome = Text(_stage_outcome(results, status.stage, recipe))
         else:
             outcome = MISSING
         seconds = MISSING if status.seconds is None else Text(f"{status.seconds:.1f}")

@@ -31,6 +31,7 @@ from engine.events import (
     StageStarted,
 )
 from engine.protocol import Emit
+from engine.recipe import Recipe, recipe_of, runs_as_pqat
 from engine.results import (
     DatasetInfo,
     EpochMetrics,
@@ -40,7 +41,7 @@ from engine.results import (
     TFLiteInfo,
     WeightSparsity,
 )
-from engine.stages import MODEL_OF_STAGE, Stage, downstream_of
+from engine.stages import MODEL_OF_STAGE, Stage, stage_key
 from pqat_tui.engine_loader import EngineFactory, LoadedEngine
 
 SAMPLE = Path(__file__).resolve().parent.parent / "assets" / "mnist-sample.npz"
@@ -94,6 +95,8 @@ def _float_weights() -> tuple[WeightSparsity, ...]:
 
 
 def epoch_metrics(stage: Stage, epoch: int, epochs: int) -> dict[str, float]:
+    if stage not in STAGE_SECONDS:  # a collaborative branch's stage: PQAT's curve
+        stage = Stage.PQAT
     """A plausible learning curve: loss falls and accuracy rises towards the stage's final figure."""
     final_accuracy = {Stage.BASELINE: 0.945, Stage.PRUNE: 0.941, Stage.QAT: 0.943, Stage.PQAT: 0.944}[stage]
     start = 0.80 if stage is Stage.BASELINE else final_accuracy - 0.01
@@ -276,6 +279,33 @@ def other_model_output(stage: Stage, results: RunResults, model: RunResults) -> 
     return results
 
 
+def recipe_stage_output(
+    recipe: Recipe, name: str, results: RunResults, history: tuple[EpochMetrics, ...]
+) -> RunResults:
+    """What a stage `pqat` lacks adds (a collaborative branch): PQAT-like figures for its models."""
+    spec = recipe.stage(name)
+    models = results.models
+    if spec.technique in ("train", "prune", "cluster", "qat"):
+        zeros = (54, 10140) if spec.technique != "cluster" or spec.param("preserve_sparsity") else (0, 0)
+        model = ModelResult(0.942, _weights(*zeros), None, history, _keras_classes("pqat"))
+        return results.with_model(spec.models[0], model)
+    files = recipe.converted_models(name)
+    if spec.technique == "ptq":
+        info = _deployed(TFLiteInfo(24_184, 15_329, None, _tflite_weights(54, 10140)), "ptq", "ptq")
+        return results.with_model(files[0], ModelResult(None, (), info, ()))
+    for model_name in files:
+        model = models[model_name]
+        if spec.technique == "convert":
+            info = TFLiteInfo(
+                24_432, 12_100, None, _tflite_weights(54, 10140), unique_values={"dense/kernel": 16}
+            )
+        else:
+            assert model.tflite is not None
+            info = _deployed(model.tflite, "pqat", "pqat_tflite")  # PQAT's figures
+        results = results.with_model(model_name, replace(model, tflite=info))
+    return results
+
+
 class FakeEngine:
     """Replays a recorded run. `fail` makes stages fail with a message; a stage in `hold` pauses after its
     second batch until `release` is set or it is stopped (so a test can act while it "trains")."""
@@ -294,6 +324,7 @@ class FakeEngine:
         the example's. `finished`: a finished run's results, as a resumed run folder holds them (every stage
         done), e.g. tests/collab_results.py's."""
         self.config = config or PipelineConfig(data="sample").with_overrides(epochs=2, prune_epochs=2)
+        self.recipe = recipe_of(self.config)
         self.fail = dict(fail or {})
         self.hold = set(hold)
         self.dataset = dataset  # what the Data stage "loads" (default: the bundled sample)
@@ -343,11 +374,13 @@ class FakeEngine:
         dropped = tuple(stages)
         self._done -= set(dropped)
         self._results = self._results.without(
-            *(MODEL_OF_STAGE[s] for s in dropped if s in MODEL_OF_STAGE),
+            *(m for s in dropped for m in self.recipe.stage(stage_key(s).value).models),
             stages=tuple(s.value for s in dropped),
         )
 
     def _epochs(self, stage: Stage) -> int:
+        if not runs_as_pqat(self.recipe, stage):
+            return 1 if self.recipe.stage(stage.value).technique in ("prune", "cluster", "qat") else 0
         return {
             Stage.BASELINE: self.config.baseline.epochs,
             Stage.PRUNE: self.config.prune.epochs,
@@ -358,11 +391,11 @@ class FakeEngine:
     def run_stage(self, stage: Stage, emit: Emit, stop: threading.Event) -> None:
         self.calls.append(stage)
         with self._lock:
-            dropped = (stage, *downstream_of(stage))
+            dropped = (stage, *(stage_key(s, self.recipe) for s in self.recipe.downstream_of(stage)))
             self._drop(dropped)
             self.stale -= set(dropped)
         epochs = self._epochs(stage)
-        seconds = STAGE_SECONDS[stage]
+        seconds = STAGE_SECONDS.get(stage, 2.0)
         emit(StageStarted(stage, epochs))
         history: list[EpochMetrics] = []
         for epoch in range(1, epochs + 1):
@@ -403,7 +436,10 @@ class FakeEngine:
                 LogMessage("pruning schedule: constant sparsity 50% from step 0 every 100 steps", stage=stage)
             )
         with self._lock:
-            updated = stage_output(stage, self._results, tuple(history), self.dataset)
+            if runs_as_pqat(self.recipe, stage):
+                updated = stage_output(stage, self._results, tuple(history), self.dataset)
+            else:
+                updated = recipe_stage_output(self.recipe, stage.value, self._results, tuple(history))
             if self.model is not None:
                 updated = other_model_output(stage, updated, self.model)
             self._results = replace(updated, stage_seconds={**updated.stage_seconds, stage.value: seconds})

@@ -34,7 +34,8 @@ def script_the_engine(monkeypatch: pytest.MonkeyPatch, model_size: int = 2_000) 
     """Make PipelineSession compute scripted outputs; Data still loads the real sample (no TensorFlow)."""
     real_compute = pipeline.PipelineSession._compute
 
-    def compute(self: pipeline.PipelineSession, stage: Stage, emit: Any, stop: threading.Event) -> Any:
+    def compute(self: pipeline.PipelineSession, name: str, emit: Any, stop: threading.Event) -> Any:
+        stage = Stage(name)  # the session passes stage names (str)
         if stage is Stage.DATA:
             return real_compute(self, stage, emit, stop)
         after = stage_output(stage, self.results, ())

@@ -201,8 +201,9 @@ def test_a_results_path_that_is_not_a_small_regular_file_is_refused_at_once(
         ('{"schema": 1, "stages": [1]}', "stages: expected an object or null, got an array"),
         ('{"schema": 1, "stages": {"data": 1}}', "stages.data: expected an object, got an integer"),
         (
-            '{"schema": 1, "stages": {"bogus": {}}}',
-            "stages.bogus: not a stage (expected one of data, baseline",
+            # Any plain name may be a recipe's stage (engine.recipe.NAME_PATTERN); a path-like one never.
+            '{"schema": 1, "stages": {"../bogus": {}}}',
+            "stages.../bogus: not a stage name (1-40 lower-case letters, digits or _",
         ),
         ('{"schema": 1, "stages": {"data": {"fingerprint": "f"}}}', "stages.data.status: missing"),
         (

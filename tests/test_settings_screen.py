@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from textual.app import App, ComposeResult
 from textual.widgets import Input, Static
 
 from engine.config import PipelineConfig
 from engine.config_file import changed_settings, setting_keys
-from pqat_tui.screens.settings import SettingsScreen, input_id
+from pqat_tui.screens.settings import SettingsScreen, input_id, recipe_setting_keys
 
 
 class Host(App[None]):
@@ -37,7 +39,11 @@ async def test_every_setting_is_shown_with_its_value() -> None:
             "0.5",
             "1e-05",
         ]
-        assert len(app.screen.query(Input)) == len(setting_keys(config))
+        assert len(app.screen.query(Input)) == len(recipe_setting_keys(config))
+        # The pqat recipe's sections only; the collaborative branches' appear with their recipe.
+        assert len(recipe_setting_keys(config)) == 26
+        collaborative = replace(config, recipe=replace(config.recipe, name="collaborative"))
+        assert len(recipe_setting_keys(collaborative)) == len(setting_keys(config))
 
 
 async def test_an_invalid_value_is_named_and_not_saved_until_fixed() -> None:

@@ -143,3 +143,18 @@ def test_a_line_that_is_no_message_is_refused(line: bytes) -> None:
 def test_a_line_that_is_no_command_is_refused(line: bytes) -> None:
     with pytest.raises(ProtocolError):
         decode_command(line)
+
+
+def test_recipe_stages_cross_the_wire_by_name() -> None:
+    from engine.stages import stage_key
+
+    cqat = stage_key("cqat")
+    state = WorkerState(
+        results=RunResults(), done=frozenset({Stage.DATA, cqat}), running=stage_key("cluster"), run_all=True
+    )
+    back = decode_message(encode_message(state))
+    assert back == state
+    assert back.running.title == "Cluster"  # type: ignore[union-attr]
+    assert decode_command(encode_command(Command("run", cqat))) == Command("run", cqat)
+    with pytest.raises(ProtocolError):
+        decode_command(b'{"command": "run", "stage": "../x"}')

@@ -62,7 +62,7 @@ class SettingsScreen(ModalScreen[PipelineConfig | None]):
             # Not focusable: tab, shift+tab and the arrows go from field to field, never to the list itself.
             with VerticalScroll(id="settings-list", can_focus=False):
                 section = ""
-                for key in setting_keys(self.config):
+                for key in recipe_setting_keys(self.config):
                     current_section = key.rpartition(".")[0]
                     if current_section != section:
                         section = current_section
@@ -80,10 +80,10 @@ class SettingsScreen(ModalScreen[PipelineConfig | None]):
             yield Static("", id="settings-error", markup=False)
 
     def on_mount(self) -> None:
-        self.query_one(f"#{input_id(setting_keys(self.config)[0])}", Input).focus()
+        self.query_one(f"#{input_id(recipe_setting_keys(self.config)[0])}", Input).focus()
 
     def _key_of(self, widget: Input) -> str:
-        return next(key for key in setting_keys(self.config) if input_id(key) == widget.id)
+        return next(key for key in recipe_setting_keys(self.config) if input_id(key) == widget.id)
 
     @on(Input.Changed)
     def _check(self, event: Input.Changed) -> None:
@@ -107,7 +107,7 @@ class SettingsScreen(ModalScreen[PipelineConfig | None]):
     def edited_config(self) -> PipelineConfig:
         """The config the inputs describe; ConfigError (the first invalid value) if one is invalid."""
         config = self.config
-        for key in setting_keys(self.config):
+        for key in recipe_setting_keys(self.config):
             text = self.query_one(f"#{input_id(key)}", Input).value
             config = with_setting(config, key, parse_setting(key, text))
         return config
@@ -125,3 +125,12 @@ class SettingsScreen(ModalScreen[PipelineConfig | None]):
 
     def action_close(self) -> None:
         self.dismiss(None)
+
+
+def recipe_setting_keys(config: PipelineConfig) -> list[str]:
+    """The keys the dialog lists: the top-level ones and those of the sections the config's recipe reads
+    (the `pqat` recipe's five; `collaborative` adds its branches')."""
+    from engine.recipe import recipe_of
+
+    sections = {spec.section for spec in recipe_of(config).stages if spec.section}
+    return [key for key in setting_keys(config) if "." not in key or key.split(".", 1)[0] in sections]

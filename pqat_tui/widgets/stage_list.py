@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual import events
 from textual.binding import Binding
+from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
@@ -37,6 +38,11 @@ class StageRow:
     step: Step
     state: StepState
     figure: str  # the headline once done, the progress while running, "" otherwise
+    depth: int = 0  # how far the recipe's tree indents it (0 for every row of `pqat`)
+
+    @property
+    def name(self) -> str:
+        return " " * self.depth + self.step.title
 
     def label(self) -> str:
         if self.state is StepState.DONE:
@@ -69,9 +75,11 @@ class StageList(Widget, can_focus=True):
             super().__init__()
             self.step = step
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, steps: Sequence[Step] | None = None, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._rows: tuple[StageRow, ...] = tuple(StageRow(step, StepState.PENDING, "") for step in Step)
+        self._rows: tuple[StageRow, ...] = tuple(
+            StageRow(step, StepState.PENDING, "") for step in (steps or list(Step))
+        )
 
     def show(self, rows: Sequence[StageRow]) -> None:
         rows = tuple(rows)
@@ -82,18 +90,31 @@ class StageList(Widget, can_focus=True):
     def row(self, step: Step) -> StageRow:
         return next(r for r in self._rows if r.step is step)
 
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(self._rows)  # the stylesheet's max-height may cut it: render shows a window then
+
+    def _first_shown(self) -> int:
+        """The first row shown: 0, unless the rows outnumber the lines and the selected one needs a window."""
+        lines = self.content_size.height
+        if lines <= 0 or len(self._rows) <= lines:
+            return 0
+        selected = next((i for i, r in enumerate(self._rows) if r.step is self.selected), 0)
+        return max(0, min(selected - lines // 2, len(self._rows) - lines))
+
     def render(self) -> Text:
         width = max(self.content_size.width, 20)
         selected_style = self.get_component_rich_style("stage-list--selected")
         lines = []
-        for row in self._rows:
+        first = self._first_shown()
+        for row in self._rows[first:]:
             label = row.label()
-            if len(label) + len(row.step.title) + 3 > width:
+            if len(label) + len(row.name) + 3 > width:
                 label = label.replace(" · ", " ")  # "ep 10/10 · 45%" loses its dot before it is cut
             name_width = width - len(label) - 3
+            name = row.name if len(row.name) <= name_width else row.name[: max(name_width - 1, 1)] + "…"
             line = Text.assemble(
                 (f"{STATE_ICONS[row.state]} ", STATE_STYLES[row.state]),
-                (f"{row.step.title:<{name_width}} ", "bold" if row.state is StepState.RUNNING else ""),
+                (f"{name:<{name_width}} ", "bold" if row.state is StepState.RUNNING else ""),
                 (label, STATE_STYLES[row.state] if row.state is not StepState.DONE else ""),
             )
             line.pad_right(width - line.cell_len)
@@ -103,5 +124,6 @@ class StageList(Widget, can_focus=True):
         return Text("\n").join(lines)
 
     def on_click(self, event: events.Click) -> None:
-        if 0 <= event.y < len(self._rows):
-            self.post_message(self.Clicked(self._rows[event.y].step))
+        row = event.y + self._first_shown()
+        if 0 <= row < len(self._rows):
+            self.post_message(self.Clicked(self._rows[row].step))

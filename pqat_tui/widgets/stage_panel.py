@@ -8,7 +8,7 @@ from textual.containers import VerticalScroll
 from textual.widgets import Static
 
 from engine.results import RunResults
-from pqat_tui.steps import STEP_PURPOSE, Step, StepState
+from pqat_tui.steps import Step, StepState, purpose_of
 
 
 class StagePanel(VerticalScroll):
@@ -33,7 +33,7 @@ class StagePanel(VerticalScroll):
 
     def show_results(self, results: RunResults, state: StepState, error: str | None) -> None:
         # The stage's name is the border's title; this line says what the stage does and where it stands.
-        purpose = STEP_PURPOSE[self.step]
+        purpose = purpose_of(self.step)
         title = Text(purpose[:1].upper() + purpose[1:])
         seconds = results.stage_seconds.get(self.step.value)
         if state is StepState.DONE and seconds is not None:

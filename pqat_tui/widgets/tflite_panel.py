@@ -36,6 +36,11 @@ DEFAULT_SHOWN = "pqat"
 class TFLitePanel(StagePanel):
     """Convert and PTQ (which also says how its file does against float, as Evaluate does for the others)."""
 
+    def __init__(self, step: Step, models: tuple[str, ...] = ()) -> None:
+        """`models`: the files the stage makes (a recipe's convert or ptq stage); its last is detailed."""
+        super().__init__(step)
+        self.models = models
+
     def compose_body(self) -> ComposeResult:
         if self.step is Step.PTQ:
             yield Static(id="ptq-headline", classes="evaluate-part")
@@ -47,15 +52,19 @@ class TFLitePanel(StagePanel):
             self.query_one("#ptq-headline", Static).update(_headlines(results, ("ptq",)))
         self.query_one(".tflite-table", Static).update(fit_table(tflite_table(results)))
         name = "pqat" if self.step is Step.CONVERT else "ptq"
+        if self.step not in (Step.CONVERT, Step.PTQ) and self.models:
+            name = self.models[-1]
         self.query_one(LayerTable).show(lambda view: tflite_weights_table(results, name, view))
 
 
 class EvaluatePanel(StagePanel):
     """What the deployed files really do, one model's confusion and changed images at a time."""
 
-    def __init__(self) -> None:
-        super().__init__(Step.EVALUATE)
-        self.shown = DEFAULT_SHOWN
+    def __init__(self, step: Step = Step.EVALUATE, models: tuple[str, ...] = ()) -> None:
+        """`models`: the files this evaluate stage measures (default: the `pqat` recipe's deployed files)."""
+        super().__init__(step)
+        self.models = DEPLOYED if step is Step.EVALUATE or not models else models
+        self.shown = DEFAULT_SHOWN if DEFAULT_SHOWN in self.models else self.models[0]
         self.picture: dict[str, int] = {}
         self._results = RunResults()
 
@@ -83,7 +92,7 @@ class EvaluatePanel(StagePanel):
     def available(self) -> list[str]:
         """The .tflite files with figures to show, in pipeline order."""
         models = self._results.models
-        return [n for n in DEPLOYED if n in models and models[n].tflite and models[n].tflite.classes]
+        return [n for n in self.models if n in models and models[n].tflite and models[n].tflite.classes]
 
     def next_model(self) -> str | None:
         available = self.available()

@@ -83,8 +83,15 @@ def progress_bars(progress: Progress) -> Table:
 class TrainingPanel(StagePanel):
     """Live while the stage trains (fed by the app's engine messages), from the results afterwards."""
 
-    def __init__(self, step: Step) -> None:
+    def __init__(self, step: Step, *, model: str | None = None) -> None:
+        """`model`: the name under results.models the stage writes (default: the `pqat` stage's)."""
         super().__init__(step)
+        self.model = model or MODEL_OF_STAGE[step.stage]  # type: ignore[index]
+        # The per-layer sparsity table where the stage prunes or keeps a pruned model's zeros.
+        spec = step.spec
+        self.shows_sparsity = step in SPARSITY_STEPS or (
+            spec is not None and spec.technique in ("prune", "qat", "cluster") and step is not Step.BASELINE
+        )
         # Where the running epoch has got to: the curves are the finished epochs plus this one point, so
         # they do not depend on which progress messages a busy screen dropped.
         self._current: tuple[float, dict[str, float]] | None = None
@@ -106,7 +113,7 @@ class TrainingPanel(StagePanel):
         yield Static(classes="final")
         if self.step is Step.BASELINE:
             yield LayerTable(classes="model-support")
-        if self.step in SPARSITY_STEPS:
+        if self.shows_sparsity:
             yield LayerTable(classes="sparsity")
 
     # Live updates, in the order the engine sends them.
@@ -147,7 +154,7 @@ class TrainingPanel(StagePanel):
     def on_resize(self, event: events.Resize) -> None:
         # Charts grow with the terminal; only on a resize, so live updates still need no layout pass.
         height = self.scrollable_content_region.height
-        rows = chart_rows(height, shares_with_table=self.step in SPARSITY_STEPS)
+        rows = chart_rows(height, shares_with_table=self.shows_sparsity)
         if rows != self._chart_rows:
             self._chart_rows = rows
             self.query_one(".charts", Static).styles.height = rows + 2  # + the title and legend lines
@@ -181,9 +188,7 @@ class TrainingPanel(StagePanel):
         self._update("charts", charts)
 
     def update_body(self, results: RunResults, state: StepState) -> None:
-        stage = self.step.stage
-        assert stage is not None
-        model = results.models.get(MODEL_OF_STAGE[stage])
+        model = results.models.get(self.model)
         if state is not StepState.RUNNING and not self._epochs and model is not None and model.history:
             # Nothing seen live (e.g. a resumed run): the epochs from the results.
             history = [(e.epoch, dict(e.metrics)) for e in model.history]
@@ -201,7 +206,7 @@ class TrainingPanel(StagePanel):
             final.update("")
         if self.step is Step.BASELINE:
             self.query_one(LayerTable).show(lambda view: support_panel(results.layer_support, view))
-        if self.step in SPARSITY_STEPS:
+        if self.shows_sparsity:
             self.query_one(LayerTable).show(lambda view: sparsity_panel(results, view))
 
 
