@@ -22,6 +22,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
+def _take_terminal() -> None:
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
 class PtyApp:
     def __init__(self, args: list[str], size: tuple[int, int] = (120, 40), cwd: Path | None = None) -> None:
         """`pqat-tui ARGS` in `cwd` (default: a temporary folder, removed on close)."""
@@ -53,6 +57,9 @@ class PtyApp:
             cwd=self.cwd,
             env=env,
             start_new_session=True,
+            # The pty becomes its controlling terminal: if this script dies, the app gets SIGHUP and ends
+            # (as over a dropped SSH link) instead of spinning on a terminal nobody reads.
+            preexec_fn=_take_terminal,
         )
         os.close(follower)
         self.leader = leader
