@@ -24,6 +24,13 @@ SAMPLE = Path(__file__).resolve().parent.parent / "assets" / "mnist-sample.npz"
 TINY_TRAIN, TINY_TEST = 1500, 300
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: a worker more than there are cores (pyproject's --maxprocesses caps it). Pilot tests spend
+    about half their time waiting on the app's timers; a third worker on two cores used that time (the
+    default suite took 225 s instead of 265 s here)."""
+    return (os.cpu_count() or 1) + 1
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _work_in_a_scratch_folder(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """`run` and the app keep each run under ./runs/: tests keep theirs out of the checkout."""
