@@ -243,9 +243,9 @@ def test_stop_mid_training_cancels_quickly_and_keeps_nothing() -> None:
     assert "prune" not in session.results.stage_seconds
 
 
-def test_rerunning_a_stage_drops_its_downstream() -> None:
+def test_rerunning_a_stage_drops_its_downstream(tiny_data: Path) -> None:
     config = PipelineConfig(
-        data="sample",
+        data=str(tiny_data),
         baseline=TrainConfig(epochs=1),
         prune=PruneConfig(epochs=1, learning_rate=1e-5),
     )

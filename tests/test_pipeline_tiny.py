@@ -14,7 +14,8 @@ from engine.results import ModelResult, RunResults
 from engine.run_store import EventLog
 from engine.stages import Stage
 
-pytestmark = pytest.mark.real_engine
+# One worker makes the shared tiny run and runs every test that reads it: no other worker waits on its lock.
+pytestmark = [pytest.mark.real_engine, pytest.mark.xdist_group("tiny_run")]
 
 
 def _kernels(model: ModelResult) -> dict[str, float]:

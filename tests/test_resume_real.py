@@ -26,7 +26,8 @@ from engine.run_store import LOCK_FILE, EventLog, LockHolder, Manifest
 from engine.stages import Stage, downstream_of
 from pqat_tui.cli import main
 
-pytestmark = pytest.mark.real_engine
+# One worker makes the shared tiny run and runs every test that reads it: no other worker waits on its lock.
+pytestmark = [pytest.mark.real_engine, pytest.mark.xdist_group("tiny_run")]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -99,6 +100,7 @@ def test_resume_with_unchanged_config_runs_nothing(cold, tmp_path: Path) -> None
     assert _comparable(RunResults.read_json(copy / "results.json")) == _comparable(results)
 
 
+@pytest.mark.slow  # six stages again; tests/test_recipe_plan.py checks which fingerprints a setting changes
 def test_changing_sparsity_reruns_prune_and_downstream_but_not_baseline(cold, tmp_path: Path) -> None:
     folder, results = cold
     copy = _copy(folder, tmp_path / "sparser")
