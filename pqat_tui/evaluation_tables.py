@@ -21,6 +21,7 @@ from rich.text import Text
 from engine.evaluation_results import ChangedImage, ChangedPredictions, ClassAccuracy, Latency
 from engine.latency import SAME_SPEED, format_ms, speed_versus
 from engine.results import RunResults
+from pqat_tui.deployed import deployed_label
 from pqat_tui.digits import SIDE, digit_lines
 
 # The .tflite files of a run, the float reference first.
@@ -122,7 +123,9 @@ def latency_line(results: RunResults, name: str) -> str | None:
     latency = latency_of(results, name)
     if latency is None:
         return None
-    line = f"{DEPLOYED_LABELS[name]} {DEPLOYED_TYPES[name]}: {format_ms(latency.threads_1.p50_ms)}"
+    line = (
+        f"{deployed_label(name)} {DEPLOYED_TYPES.get(name, '.tflite')}: {format_ms(latency.threads_1.p50_ms)}"
+    )
     note = speed_note(results, name)
     return f"{line}, {note}" if note else line
 

@@ -19,7 +19,7 @@ from rich.text import Text
 from engine.recipe import Recipe, recipe_of_results, runs_as_pqat
 from engine.results import DatasetInfo, ModelResult, RunResults, WeightSparsity
 from engine.stages import MODEL_OF_STAGE, Stage, StageName, stage_key
-from pqat_tui.deployed import deployed_renderables
+from pqat_tui.deployed import deployed_label, deployed_renderables
 from pqat_tui.evaluation_tables import (
     changed_table,
     latency_caption,
@@ -233,20 +233,21 @@ def _sparsity_cell(model: ModelResult | None, weight: str, target: float, counts
     )
 
 
-def tflite_table(results: RunResults) -> Table:
-    """Size, accuracy and the zeros kept inside each converted .tflite file."""
+def tflite_table(results: RunResults, models: tuple[str, ...] | None = None) -> Table:
+    """Size, accuracy and the zeros kept inside each converted .tflite file (`models`, default the `pqat`
+    recipe's), beside the float reference."""
     target = target_sparsity(results)
     table = Table(title="TFLite models", title_justify="left")
     table.add_column("model")
     for header in ("raw KB", "zipped KB", "weight zeros", "accuracy"):
         table.add_column(header, justify="right", no_wrap=True)
-    for name in ("float", *TFLITE_MODELS):
+    for name in ("float", *(models or TFLITE_MODELS)):
         model = results.models.get(name)
         tflite = model.tflite if model else None
         if name == "float" and tflite is None:
             continue  # a run from before the float reference existed
         table.add_row(
-            TFLITE_LABELS[name],
+            TFLITE_LABELS.get(name) or deployed_label(name),
             fmt_kb(tflite.bytes if tflite else None),
             fmt_kb(tflite.zipped_bytes if tflite else None),
             # The float reference was never pruned: its zeros are not held against the target.

@@ -284,3 +284,24 @@ def test_report_command_draws_the_chart_from_a_schema_2_file(tmp_path: Path, fmt
     text = re.sub(r"<[^>]+>", "", out.read_text()).replace("&#160;", " ").replace("\xa0", " ")
     for piece in ("Deployed files", "Pareto-best", "0.943┤", "PCQAT", "36.12", "unique/ch"):
         assert piece in text
+
+
+def test_a_recipes_other_convert_stage_lists_its_own_files_beside_float() -> None:
+    from pqat_tui.tables import tflite_table
+
+    results = collaborative_results()
+    rows = [
+        _first_cell(line) for line in _draw(tflite_table(results, ("clustered", "cqat")), 100).splitlines()
+    ]
+    assert [r for r in rows if r in ("Float", "Clustered", "CQAT", "QAT", "PQAT", "PTQ")] == [
+        "Float",
+        "Clustered",
+        "CQAT",
+    ]
+    default = [_first_cell(line) for line in _draw(tflite_table(results), 100).splitlines()]
+    assert [r for r in default if r in ("Float", "QAT", "PQAT", "PTQ")] == ["Float", "QAT", "PQAT", "PTQ"]
+
+
+def _first_cell(line: str) -> str:
+    words = line.replace("│", " ").replace("┃", " ").split()
+    return words[0] if words else ""

@@ -12,6 +12,7 @@ from textual.app import ComposeResult
 from textual.widgets import Static
 
 from engine.results import RunResults
+from pqat_tui.deployed import deployed_label
 from pqat_tui.evaluation_tables import (
     DEPLOYED,
     DEPLOYED_LABELS,
@@ -50,9 +51,12 @@ class TFLitePanel(StagePanel):
     def update_body(self, results: RunResults, state: StepState) -> None:
         if self.step is Step.PTQ:
             self.query_one("#ptq-headline", Static).update(_headlines(results, ("ptq",)))
-        self.query_one(".tflite-table", Static).update(fit_table(tflite_table(results)))
+        own = self.step not in (Step.CONVERT, Step.PTQ) and self.models  # a recipe's other convert or ptq
+        self.query_one(".tflite-table", Static).update(
+            fit_table(tflite_table(results, self.models if own else None))
+        )
         name = "pqat" if self.step is Step.CONVERT else "ptq"
-        if self.step not in (Step.CONVERT, Step.PTQ) and self.models:
+        if own:
             name = self.models[-1]
         self.query_one(LayerTable).show(lambda view: tflite_weights_table(results, name, view))
 
@@ -80,9 +84,14 @@ class EvaluatePanel(StagePanel):
 
     def update_body(self, results: RunResults, state: StepState) -> None:
         self._results = results
-        self.query_one("#evaluate-headlines", Static).update(_headlines(results))
+        own = self.step is not Step.EVALUATE  # a recipe's other evaluate stage: its own files
+        self.query_one("#evaluate-headlines", Static).update(
+            _headlines(results, self.models) if own else _headlines(results)
+        )
         self.query_one("#latency", Static).update(latency_view(results))
-        self.query_one(".tflite-table", Static).update(fit_table(tflite_table(results)))
+        self.query_one(".tflite-table", Static).update(
+            fit_table(tflite_table(results, self.models if own else None))
+        )
         self.query_one("#per-class", Static).update(per_class_view(results))
         self.query_one("#changed-counts", Static).update(changed_table(results))
         self._draw_shown()
@@ -141,7 +150,7 @@ def _headlines(results: RunResults, names: tuple[str, ...] = ("qat", "pqat", "pt
         accuracy = model.tflite.accuracy if model and model.tflite else None
         if line is None and accuracy is None:
             continue
-        text = Text(line or f"{DEPLOYED_LABELS[name]} int8", style="bold")
+        text = Text(line or f"{DEPLOYED_LABELS.get(name) or deployed_label(name)} int8", style="bold")
         if accuracy is not None:
             text.append(f" · accuracy {accuracy:.4f}")
         changed = changed_of(results, name)
