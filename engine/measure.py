@@ -9,7 +9,8 @@ from __future__ import annotations
 import io
 import math
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import numpy as np
 import tf_keras as keras
@@ -29,6 +30,16 @@ WEIGHT_OPS = {
     "DEPTHWISE_CONV_2D": (1, "depthwise_kernel"),
     "FULLY_CONNECTED": (1, "kernel"),
 }
+
+
+def weight_ops(ops: Iterable[dict[str, Any]]) -> Iterator[tuple[int, dict[str, Any], int, str]]:
+    """(position, op, weight tensor index, Keras weight name) of every op in a LiteRT op listing that holds
+    weights: what the sparsity and the kernel-structure measures both walk."""
+    for position, op in enumerate(ops):
+        entry = WEIGHT_OPS.get(op["op_name"])
+        if entry is None or len(op["inputs"]) <= entry[0]:
+            continue
+        yield position, op, int(op["inputs"][entry[0]]), entry[1]
 
 
 def weight_name(layer_name: str, variable_name: str) -> str:
@@ -92,13 +103,8 @@ def tflite_weight_sparsity(content: bytes, layer_names: Iterable[str] = ()) -> t
     tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
     known = sorted(set(layer_names), key=len, reverse=True)
     found: list[WeightSparsity] = []
-    for position, op in enumerate(interpreter._get_ops_details()):  # noqa: SLF001 - no public op listing
-        if op["op_name"] not in WEIGHT_OPS:
-            continue
-        weight_input, weight = WEIGHT_OPS[op["op_name"]]
-        if len(op["inputs"]) <= weight_input:
-            continue
-        index = int(op["inputs"][weight_input])
+    ops = interpreter._get_ops_details()  # noqa: SLF001 - no public op listing
+    for position, op, index, weight in weight_ops(ops):
         details = tensors.get(index)
         if details is None:
             continue

@@ -17,7 +17,7 @@ import tf_keras as keras
 from ai_edge_litert.interpreter import Interpreter
 
 from engine.kernel_checks import DEPTHWISE, BlockCheck, Kernel, check_blocks, unique_values
-from engine.measure import WEIGHT_OPS, _tflite_tensor_label, weight_name
+from engine.measure import _tflite_tensor_label, weight_name, weight_ops
 
 KERNEL_NAMES = ("kernel", "depthwise_kernel")
 # The axis of a TFLite weight tensor that holds output channels (CONV_2D: [out, h, w, in], FULLY_CONNECTED:
@@ -73,13 +73,7 @@ def tflite_kernels(content: bytes, layer_names: Iterable[str] = ()) -> tuple[Ker
     producer = {int(out): op for op in ops for out in op["outputs"]}
     known = sorted(set(layer_names), key=len, reverse=True)
     found: list[Kernel] = []
-    for position, op in enumerate(ops):
-        if op["op_name"] not in WEIGHT_OPS:
-            continue
-        weight_input, weight = WEIGHT_OPS[op["op_name"]]
-        if len(op["inputs"]) <= weight_input:
-            continue
-        index = int(op["inputs"][weight_input])
+    for position, op, index, weight in weight_ops(ops):
         while index in producer and producer[index]["op_name"] in _PASS_THROUGH_OPS:
             index = int(producer[index]["inputs"][0])
         details = tensors.get(index)
