@@ -133,7 +133,7 @@ class LockHolder:
     started: str  # ISO 8601, UTC
 
     def describe(self) -> str:
-        return f"pid {self.pid} on {self.host} since {self.started}"
+        return f"pid {self.pid} on {_printable(self.host)} since {_printable(self.started)}"
 
     def is_alive(self) -> bool:
         """Whether the holder may still be running. A holder on another host is taken to be alive."""
@@ -198,6 +198,11 @@ class RunLock:
 # A lock file is one short JSON line; anything longer is not one of ours.
 MAX_LOCK_BYTES = 4096
 MAX_PID = 2**31 - 1
+
+
+def _printable(text: str) -> str:
+    """`text` with its control characters escaped: a lock file's "\\n" must not split a one-line error."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
 def read_lock(path: Path) -> LockHolder | None:

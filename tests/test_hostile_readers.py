@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from hostile import assert_one_line_error
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from engine.config import PipelineConfig
@@ -540,6 +540,7 @@ LOCK_DOCUMENTS = st.fixed_dictionaries(
     | JSON_VALUES.map(lambda v: json.dumps(v).encode())
     | st.binary(max_size=64)
 )
+@example(content=b'{"pid": 1, "started": "", "host": "\\n"}')  # a live holder's newline: still one line
 def test_fuzzed_lock_files_through_the_lock(tmp_path: Path, content: bytes) -> None:
     (tmp_path / LOCK_FILE).write_bytes(content)
     holder = read_lock(tmp_path / LOCK_FILE)  # never raises
