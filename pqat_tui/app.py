@@ -16,8 +16,8 @@ from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal, Vertical
-from textual.reactive import reactive
-from textual.widgets import ContentSwitcher, Footer, Static
+from textual.reactive import var
+from textual.widgets import Static
 
 from engine.config import PipelineConfig
 from engine.config_file import changed_settings
@@ -39,6 +39,7 @@ from engine.recipe import recipe_of
 from engine.results import RunResults
 from engine.stages import Stage, StageName, stage_key
 from engine.wire import History, Refused, WorkerState
+from pqat_tui import heap
 from pqat_tui.engine_loader import EngineFactory, LoadedEngine, real_engine_factory
 from pqat_tui.evaluation_tables import DEPLOYED_LABELS
 from pqat_tui.headlines import headline
@@ -61,8 +62,10 @@ from pqat_tui.steps import StageBoard, Step, StepState, step_depths, steps_of
 from pqat_tui.widgets.compare_panel import ComparePanel
 from pqat_tui.widgets.data_panel import DataPanel
 from pqat_tui.widgets.header_line import HeaderLine, Session
+from pqat_tui.widgets.key_footer import KeyFooter
 from pqat_tui.widgets.layer_table import LayerTable
 from pqat_tui.widgets.log_pane import LogPane
+from pqat_tui.widgets.panel_deck import PanelDeck
 from pqat_tui.widgets.stage_list import StageList, StageRow
 from pqat_tui.widgets.stage_panel import StagePanel
 from pqat_tui.widgets.tflite_panel import EvaluatePanel, TFLitePanel
@@ -95,8 +98,9 @@ class PqatApp(App[int]):
     COMMANDS = App.COMMANDS | {pipeline_commands}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
 
-    busy: reactive[bool] = reactive(False, bindings=True)
-    selected: reactive[Step] = reactive(Step.DATA)
+    # vars, not reactives: an App reactive repaints the whole screen, which a stage switch cannot afford.
+    busy: var[bool] = var(False, bindings=True)
+    selected: var[Step] = var(Step.DATA)
 
     def __init__(
         self,
@@ -107,9 +111,13 @@ class PqatApp(App[int]):
         preview: RunPreview | None = None,
         run_dir: Path | None = None,
         model: str | None = None,
+        settle_heap: bool = False,
     ) -> None:
-        """`preview`: what the run folder holds, painted before the engine process is up."""
+        """`preview`: what the run folder holds, painted before the engine process is up. `settle_heap`: keep
+        full garbage collections out of key presses (see pqat_tui.heap); the command line's app does, tests
+        sharing a process with TensorFlow's heap do not."""
         super().__init__()
+        self.settle_heap = settle_heap
         self.config = config
         self.session = Session(config.data, model or _model_of_run(run_dir), run_dir)
         self.engine_factory = engine_factory or real_engine_factory()
@@ -139,15 +147,15 @@ class PqatApp(App[int]):
                 yield Static(id="status")
             with Vertical(id="content"):
                 # Only the first panel is in the first frame; the others are mounted right after it.
-                with ContentSwitcher(initial=f"panel-{Step.DATA.value}", id="panels"):
+                with PanelDeck(initial=f"panel-{Step.DATA.value}", id="panels"):
                     yield DataPanel()
                 yield LogPane(id="log")
-        yield Footer()
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#stage-list").border_title = "Stages"
         self.query_one("#log").border_title = "Log"
-        self.query_one(DataPanel).focus()  # the arrows scroll what is read; j/k choose the stage
+        self.query_one(PanelDeck).focus()  # the arrows scroll what is read; j/k choose the stage
         # Python warnings and absl/TensorFlow logging written to sys.stderr/stdout land in the log pane.
         self.begin_capture_print(self.query_one(LogPane))
         if self.preview is not None:
@@ -163,12 +171,17 @@ class PqatApp(App[int]):
         panels: list[StagePanel] = [self._panel_for(step) for step in self.steps[1:-1]]
         panels.append(ComparePanel())
         for panel in panels:
-            panel.display = False  # ContentSwitcher hides only the children it started with
-        await self.query_one(ContentSwitcher).mount_all(panels)
+            panel.display = False  # the deck (a ContentSwitcher) hides only the children it started with
+        await self.query_one(PanelDeck).mount_all(panels)
         self._refresh_everything()
         self.watch_selected(self.selected)  # a key pressed before they were mounted
         # The slow import starts only once the screen is up, and the panels its events feed exist.
         self._load_engine()
+        self._settle_heap()
+
+    def _settle_heap(self) -> None:
+        if self.settle_heap:
+            heap.settle()
 
     def _panel_for(self, step: Step) -> StagePanel:
         """A stage's panel, by its technique: training stages, .tflite stages (convert, ptq), evaluate."""
@@ -335,12 +348,12 @@ class PqatApp(App[int]):
         self.selected = self.steps[-1]
 
     def action_focus_panel(self) -> None:
-        self._panel(self.selected).focus()
+        self.query_one(PanelDeck).focus()
 
     def action_half_page(self, direction: int) -> None:
-        """ctrl+d / ctrl+u: half a page down or up in the focused panel or log (else the stage's panel)."""
+        """ctrl+d / ctrl+u: half a page down or up in the log if focused, else in the stage's panel."""
         focused = self.focused
-        target = focused if isinstance(focused, (StagePanel, LogPane)) else self._panel(self.selected)
+        target = focused if isinstance(focused, LogPane) else self._panel(self.selected)
         half_page = max(1, target.scrollable_content_region.height // 2)
         target.scroll_relative(y=direction * half_page, animate=False)
 
@@ -689,6 +702,7 @@ class PqatApp(App[int]):
         self.results = engine_state.results
         self.board.ended(stage, state, engine_state.done)
         self.busy = False
+        self._settle_heap()  # between stages, when the panels are redrawn anyway
         if self._quit_when_stopped:
             self._quit(stop=True)
             return
@@ -710,12 +724,9 @@ class PqatApp(App[int]):
 
     def watch_selected(self, selected: Step) -> None:
         self.query_one(StageList).selected = selected
-        switcher = self.query_one(ContentSwitcher)
-        if switcher.query_children(f"#panel-{selected.value}"):
-            panel_had_focus = isinstance(self.focused, StagePanel)
-            switcher.current = f"panel-{selected.value}"
-            if panel_had_focus:  # the focus follows to the new panel instead of falling to the log
-                self._panel(selected).focus()
+        deck = self.query_one(PanelDeck)
+        if deck.query_children(f"#panel-{selected.value}"):
+            deck.current = f"panel-{selected.value}"  # the deck keeps the focus: no focus moves
 
     def watch_busy(self, busy: bool) -> None:
         self.set_class(busy, "-busy")

@@ -79,7 +79,15 @@ def app_command(
     with _terminal_for_textual(), redirect_native_stderr(native_log):
         factory = real_engine_factory(run_dir, model=model, no_train=no_train)
         preview = read_preview(run_dir)
-        app = PqatApp(config, factory, native_log=native_log, preview=preview, run_dir=run_dir, model=model)
+        app = PqatApp(
+            config,
+            factory,
+            native_log=native_log,
+            preview=preview,
+            run_dir=run_dir,
+            model=model,
+            settle_heap=True,
+        )
         try:
             app.run()
         finally:

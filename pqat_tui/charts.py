@@ -106,8 +106,10 @@ class LineChart:
             else:
                 axis = ""
             line = Text(f"{axis:>{_AXIS_WIDTH - 1}}┤", style="dim")
-            for col in range(columns):
-                line.append(chr(_BRAILLE_BLANK + cells[row][col]), style=styles[row][col] or None)
+            # One span a run of one style, not one a cell: a live chart is drawn ten times a second.
+            for style, run in itertools.groupby(range(columns), key=styles[row].__getitem__):
+                dots = "".join(chr(_BRAILLE_BLANK + cells[row][col]) for col in run)
+                line.append(dots, style=style or None)
             yield line
         yield self._legend(options.max_width)
 

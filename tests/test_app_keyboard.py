@@ -21,6 +21,7 @@ from pqat_tui.app import PqatApp
 from pqat_tui.screens.settings import SettingsScreen
 from pqat_tui.steps import Step, StepState
 from pqat_tui.widgets.log_pane import LogPane
+from pqat_tui.widgets.panel_deck import PanelDeck
 from pqat_tui.widgets.stage_list import StageList
 from pqat_tui.widgets.stage_panel import StagePanel
 
@@ -60,6 +61,12 @@ def shown_panel(app: PqatApp) -> StagePanel:
     return app.query_one(f"#panel-{app.selected.value}", StagePanel)
 
 
+def reading(app: PqatApp) -> bool:
+    """The panels have the focus (their deck holds it), and the one shown is the selected stage's."""
+    deck = app.query_one(PanelDeck)
+    return app.focused is deck and deck.shown is shown_panel(app)
+
+
 async def test_every_panel_scrolls_to_its_last_line_by_keyboard_at_80x24() -> None:
     app = make_app(FakeEngine())
     async with app.run_test(size=SMALL) as pilot:
@@ -72,7 +79,7 @@ async def test_every_panel_scrolls_to_its_last_line_by_keyboard_at_80x24() -> No
                 await pilot.press("j")
             await settle(pilot)
             panel = shown_panel(app)
-            assert app.selected is step and app.focused is panel, step  # the focus follows the selection
+            assert app.selected is step and reading(app), step  # the arrows scroll the new stage's panel
             if panel.max_scroll_y:
                 overflowing.append(step)
             seen = screen_text(app)
@@ -122,7 +129,7 @@ async def test_tab_cycles_the_focus_and_the_stage_list_takes_the_arrows() -> Non
         app.selected = Step.DATA
         await settle(pilot)
         stage_list, log = app.query_one(StageList), app.query_one(LogPane)
-        assert app.focused is shown_panel(app)
+        assert reading(app)
         await pilot.press("tab")
         assert app.focused is log
         await pilot.press("tab")
@@ -132,7 +139,7 @@ async def test_tab_cycles_the_focus_and_the_stage_list_takes_the_arrows() -> Non
         await pilot.press("end")
         assert app.selected is Step.COMPARE
         await pilot.press("home", "enter")
-        assert app.selected is Step.DATA and app.focused is shown_panel(app)
+        assert app.selected is Step.DATA and reading(app)
         await pilot.press("shift+tab")
         assert app.focused is stage_list
         # j/k choose a stage wherever the focus is, the log included.
@@ -145,7 +152,7 @@ async def test_the_focused_area_has_a_bright_border_the_others_a_dark_one() -> N
     async with app.run_test(size=SMALL) as pilot:
         await wait_for(pilot, idle(app))
         stage_list, log, panel = app.query_one(StageList), app.query_one(LogPane), shown_panel(app)
-        assert app.focused is panel
+        assert reading(app)
         focused_colour = panel.styles.border_top[1]
         assert stage_list.styles.border_top[1] == log.styles.border_top[1] != focused_colour
         await pilot.press("tab")

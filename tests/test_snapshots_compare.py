@@ -14,6 +14,7 @@ from textual.widgets import Static
 from pqat_tui.app import PqatApp
 from pqat_tui.steps import Step
 from pqat_tui.widgets.compare_panel import ComparePanel
+from pqat_tui.widgets.panel_deck import PanelDeck
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 
@@ -53,7 +54,7 @@ def test_compare_scrolled_to_the_chart_at_80x24(snap_compare) -> None:
         await _to_compare(pilot)
         panel = pilot.app.query_one(ComparePanel)
         chart = pilot.app.query_one("#deployed-chart", Static)
-        panel.focus()
+        pilot.app.query_one(PanelDeck).focus()
         while panel.scroll_y < min(chart.virtual_region.y, panel.max_scroll_y):
             await pilot.press("down")  # the arrows scroll the focused panel, a line a press
         await pilot.pause()
@@ -79,7 +80,7 @@ async def test_every_figure_is_drawn_whole_at_80x24() -> None:
         for figure in ("8.90", "77.23", "0.9330", "36.12", "8.7x", "−1.0", "PCQAT", "Sparse", "PQAT 2:4"):
             assert figure in drawn
         assert "PCQAT: 8.7x smaller than the float baseline for −1.0 points" in " ".join(drawn.split())
-        panel.focus()
+        pilot.app.query_one(PanelDeck).focus()
         await pilot.press("end")
         await pilot.wait_for_scheduled_animations()
         await pilot.pause()

@@ -59,6 +59,7 @@ class LayerTable(Vertical):
         self._table_of: Render | None = None
         self._typing: Timer | None = None
         self.shown: RenderableType = ""  # what the table draws now
+        self._drawn_width = 0  # the width `shown` was fitted to
 
     def compose(self) -> ComposeResult:
         yield LayerFilter(placeholder="filter layers by name (enter keeps it, esc clears it)")
@@ -92,13 +93,18 @@ class LayerTable(Vertical):
         event.stop()
 
     def on_resize(self, event: events.Resize) -> None:
-        self._redraw()
+        self._redraw_if_resized()
 
     def on_show(self, event: events.Show) -> None:
-        # A hidden panel has no width to fit: it is drawn again when it is switched to.
-        self._redraw()
+        # A hidden panel has no width to fit: it is drawn again when it is switched to, if it changed width.
+        self._redraw_if_resized()
+
+    def _redraw_if_resized(self) -> None:
+        if self.content_region.width != self._drawn_width:
+            self._redraw()
 
     def _redraw(self) -> None:
+        self._drawn_width = self.content_region.width
         self.shown = "" if self._table_of is None else self._fitting(self._table_of)
         self.query_one(".layer-table-body", Static).update(self.shown)
 

@@ -11,11 +11,11 @@ from engine.results import RunResults
 from pqat_tui.steps import Step, StepState, purpose_of
 
 
-class StagePanel(VerticalScroll):
+class StagePanel(VerticalScroll, can_focus=False):
     """Subclasses compose their body and redraw it from RunResults in `update_body`.
 
-    Focusable: the arrows, PageUp/PageDown and Home/End scroll it (VerticalScroll's keys); the app adds
-    ctrl+d/ctrl+u and keeps j/k for choosing a stage.
+    Not focusable itself: the PanelDeck around the panels takes the focus, and its arrows, PageUp/PageDown
+    and Home/End scroll the panel on show; the app adds ctrl+d/ctrl+u and keeps j/k for choosing a stage.
     """
 
     def __init__(self, step: Step) -> None:
