@@ -728,9 +728,6 @@ class PqatApp(App[int]):
         if deck.query_children(f"#panel-{selected.value}"):
             deck.current = f"panel-{selected.value}"  # the deck keeps the focus: no focus moves
 
-    def watch_busy(self, busy: bool) -> None:
-        self.set_class(busy, "-busy")
-
     def _panel(self, step: Step) -> StagePanel:
         return self.query_one(f"#panel-{step.value}", StagePanel)
 

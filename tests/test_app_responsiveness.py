@@ -1,5 +1,6 @@
-"""What keeps a stage switch cheap (benchmarks/responsiveness.py times it): no focus moves, the footer is not
-rebuilt for the same keys, and full garbage collections are kept out of key presses."""
+"""What keeps keys quick while a stage trains (benchmarks/responsiveness.py times them): a stage switch moves
+no focus, the footer is not rebuilt for the same keys, full garbage collections are kept out of key presses,
+and live charts are not redrawn when nothing on them would change."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ from fake_engine import FakeEngine
 from test_app import idle, make_app, wait_for
 from textual.widgets._footer import FooterKey
 
+from engine.events import BatchProgress, EpochEnded, StageStarted
 from engine.stages import Stage
 from pqat_tui import heap
 from pqat_tui.app import PqatApp
 from pqat_tui.steps import Step
 from pqat_tui.widgets.panel_deck import PanelDeck
+from pqat_tui.widgets.training_panel import TrainingPanel
 
 
 def footer_keys(app: PqatApp) -> dict[str, FooterKey]:
@@ -75,3 +78,26 @@ def test_settle_collects_the_garbage_then_freezes_what_is_left() -> None:
     finally:
         gc.callbacks.pop()
         gc.unfreeze()
+
+
+async def test_live_charts_are_redrawn_only_when_their_point_moves_a_dot() -> None:
+    engine = FakeEngine(hold=[Stage.BASELINE])
+    app = make_app(engine)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, idle(app))
+        await pilot.press("a")
+        await wait_for(pilot, engine.holding.is_set)
+        panel = app.query_one("#panel-baseline", TrainingPanel)
+        drawn: list[int] = []
+        original = panel._draw_charts  # noqa: SLF001 - counting the dearest part of a live update
+        panel._draw_charts = lambda *args: (drawn.append(1), original(*args))  # type: ignore[method-assign]
+        panel.training_started(StageStarted(Stage.BASELINE, 100))
+        # 100 epochs of 113 batches: a 1/200 step of the x axis is half an epoch, about 56 batches.
+        for batch in range(1, 114):
+            panel.batch_progress(BatchProgress(Stage.BASELINE, 1, 100, batch, 113, {"loss": 0.5}))
+        assert panel.progress.batch == 113  # the bars and figures follow every message
+        assert len(drawn) == 3  # empty at the start, the first point, then half an epoch on
+        panel.epoch_ended(EpochEnded(Stage.BASELINE, 1, 100, {"loss": 0.4, "val_loss": 0.45}))
+        assert len(drawn) == 4  # an epoch's end is always drawn
+        engine.release.set()
+        await wait_for(pilot, idle(app))

@@ -22,6 +22,7 @@ class StagePanel(VerticalScroll, can_focus=False):
         super().__init__(id=f"panel-{step.value}", classes="stage-panel")
         self.step = step
         self.border_title = step.title
+        self._shown: tuple[RunResults, StepState, str | None] | None = None  # what it was drawn from
 
     def compose(self) -> ComposeResult:
         yield Static(classes="panel-title")
@@ -32,6 +33,10 @@ class StagePanel(VerticalScroll, can_focus=False):
         yield from ()
 
     def show_results(self, results: RunResults, state: StepState, error: str | None) -> None:
+        # The app refreshes every panel on any news from the engine; most of them have nothing new to draw.
+        if (results, state, error) == self._shown:
+            return
+        self._shown = (results, state, error)
         # The stage's name is the border's title; this line says what the stage does and where it stands.
         purpose = purpose_of(self.step)
         title = Text(purpose[:1].upper() + purpose[1:])
@@ -49,4 +54,8 @@ class StagePanel(VerticalScroll, can_focus=False):
         self.update_body(results, state)
 
     def update_body(self, results: RunResults, state: StepState) -> None:
-        """Redraw from the results; called whenever they change."""
+        """Redraw from the results; called whenever they, the stage's state or its error change."""
+
+    def redraw_next_time(self) -> None:
+        """What it shows changed by other means: the next show_results draws even if nothing else did."""
+        self._shown = None

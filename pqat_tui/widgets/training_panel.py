@@ -36,6 +36,9 @@ EpochPoint = tuple[int, dict[str, float]]  # (epoch, metrics) at an epoch's end
 # legend, the test accuracy, margins); the plots take what is left, within these bounds.
 ROWS_BESIDE_CHARTS = 12
 CHART_ROWS = (5, 16)
+# A chart is at most ~200 braille dots wide, so the running epoch's point moves the curve by a dot at most
+# every 1/200 of the x axis: drawing the charts (a live update's dearest part) more often shows nothing new.
+LIVE_POINT_STEPS = 200
 
 
 def chart_rows(panel_rows: int, *, shares_with_table: bool) -> int:
@@ -131,7 +134,11 @@ class TrainingPanel(StagePanel):
         self._current = (event.epoch - 1 + event.batch / max(event.batches, 1), dict(event.metrics))
         self._latest = {**self._latest, **event.metrics}
         self._progress = Progress(event.epoch - 1, event.epochs, event.batch, event.batches, event.epoch)
-        self._redraw_live()
+        charted = self._charted[0]
+        moved = (
+            not charted or abs(self._current[0] - charted[-1][0]) >= max(event.epochs, 1) / LIVE_POINT_STEPS
+        )
+        self._redraw_live(charts=moved)
 
     def epoch_ended(self, event: EpochEnded) -> None:
         self._total_epochs = event.epochs
@@ -144,10 +151,13 @@ class TrainingPanel(StagePanel):
 
     def forget_live(self) -> None:
         """The stage's output was dropped (a re-run upstream): draw from results again."""
+        if self._current is None and not self._epochs:
+            return  # nothing live was drawn: what the results draw is already there
         self._current = None
         self._epochs.clear()
         self._latest = {}
         self._progress = Progress()
+        self.redraw_next_time()
 
     # Drawing. Fixed heights in the stylesheet: these updates repaint without a layout pass.
 
@@ -163,9 +173,9 @@ class TrainingPanel(StagePanel):
     def _update(self, name: str, content: RenderableType) -> None:
         self.query_one(f".{name}", Static).update(content, layout=False)
 
-    def _redraw_live(self) -> None:
+    def _redraw_live(self, *, charts: bool = True) -> None:
         current = [self._current] if self._current is not None else []
-        self._draw(current, self._epochs, self._total_epochs, self._latest)
+        self._draw(current, self._epochs, self._total_epochs, self._latest, charts=charts)
 
     def _draw(
         self,
@@ -173,10 +183,13 @@ class TrainingPanel(StagePanel):
         epochs: list[tuple[int, dict[str, float]]],
         total_epochs: int,
         metrics: dict[str, float],
+        *,
+        charts: bool = True,
     ) -> None:
         self._update("progress", progress_bars(self._progress))
         self._update("metrics", _metrics_line(metrics))
-        self._draw_charts(current, epochs, total_epochs)
+        if charts:
+            self._draw_charts(current, epochs, total_epochs)
 
     def _draw_charts(self, current: list[Sample], epochs: list[EpochPoint], total_epochs: int) -> None:
         self._charted = (list(current), list(epochs), total_epochs)
