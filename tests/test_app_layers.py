@@ -12,6 +12,7 @@ from textual.pilot import Pilot
 from pqat_tui.app import PqatApp
 from pqat_tui.steps import Step, StepState
 from pqat_tui.widgets.layer_table import LayerFilter, LayerTable
+from pqat_tui.widgets.panel_deck import PanelDeck
 
 
 def panel_text(app: PqatApp, step: Step) -> str:
@@ -71,6 +72,7 @@ async def test_a_large_model_shows_its_largest_weights_then_all_of_them_then_a_f
         await pilot.press("slash", "escape")  # escape clears the filter, and cancels nothing
         await pilot.pause(0.3)
         assert "250 more weights" in panel_text(app, Step.PRUNE) and not app.busy
+        assert isinstance(app.focused, PanelDeck)  # the arrows scroll the panel again
 
 
 async def test_the_large_models_support_and_tflite_tables() -> None:

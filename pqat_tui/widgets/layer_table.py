@@ -17,6 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.timer import Timer
+from textual.widget import Widget
 from textual.widgets import Input, Static
 
 from pqat_tui.layer_tables import LayerView
@@ -41,7 +42,9 @@ class LayerFilter(Input):
 
     def action_close_filter(self) -> None:
         self.display = False
-        self.screen.set_focus(None)
+        # Back to what holds the focus for the panel (the app's panel deck): the arrows scroll it again.
+        holder = next((node for node in self.ancestors if isinstance(node, Widget) and node.focusable), None)
+        self.screen.set_focus(holder)
 
 
 class LayerTable(Vertical):
