@@ -158,6 +158,9 @@ async def test_the_focused_area_has_a_bright_border_the_others_a_dark_one() -> N
         await pilot.press("tab")
         await settle(pilot)
         assert log.styles.border_top[1] == focused_colour != panel.styles.border_top[1]
+        await pilot.click("#panel-data", offset=(10, 3))  # a click in a panel: the deck takes the focus back
+        await settle(pilot)
+        assert reading(app) and panel.styles.border_top[1] == focused_colour
 
 
 def _log_fits(log: LogPane) -> None:
