@@ -157,9 +157,11 @@ def _speed_style(note: str) -> str:
     return "green" if "faster" in note else "dim"
 
 
-def latency_table(results: RunResults, *, compact: bool = False) -> Table:
-    """Per-image latency (median, 95th percentile) at 1 thread and at every core, and batched throughput."""
-    latencies = {name: latency_of(results, name) for name in DEPLOYED}
+def latency_table(results: RunResults, models: Sequence[str] = (), *, compact: bool = False) -> Table:
+    """Per-image latency (median, 95th percentile) at 1 thread and at every core, and batched throughput:
+    of the float file and `models` (default: the pqat recipe's QAT, PQAT and PTQ files)."""
+    names = ("float", *(name for name in models if name != "float")) if models else DEPLOYED
+    latencies = {name: latency_of(results, name) for name in names}
     threads = max((lat.threads_all.threads for lat in latencies.values() if lat), default=0)
     cores = f"{threads} threads" if threads > 1 else "all cores"
     runs = max((lat.threads_1.runs for lat in latencies.values() if lat), default=0)
@@ -181,7 +183,7 @@ def latency_table(results: RunResults, *, compact: bool = False) -> Table:
     for header in headers:
         table.add_column(header, justify="left" if "vs float" in header else "right", no_wrap=True)
     for name, latency in latencies.items():
-        label = f"{DEPLOYED_LABELS[name]} {DEPLOYED_TYPES[name]}"
+        label = deployed_label(name) + (f" {DEPLOYED_TYPES[name]}" if name in DEPLOYED_TYPES else "")
         if latency is None:
             table.add_row(label, *[MISSING] * len(headers))
             continue
@@ -316,8 +318,8 @@ def per_class_view(results: RunResults) -> FirstThatFits:
     )
 
 
-def latency_view(results: RunResults) -> FirstThatFits:
-    return FirstThatFits(latency_table(results), latency_table(results, compact=True))
+def latency_view(results: RunResults, models: Sequence[str] = ()) -> FirstThatFits:
+    return FirstThatFits(latency_table(results, models), latency_table(results, models, compact=True))
 
 
 def _overall(classes: ClassAccuracy) -> Text:

@@ -305,3 +305,28 @@ def test_a_recipes_other_convert_stage_lists_its_own_files_beside_float() -> Non
 def _first_cell(line: str) -> str:
     words = line.replace("│", " ").replace("┃", " ").split()
     return words[0] if words else ""
+
+
+def test_a_recipes_other_evaluate_stage_times_its_own_files_beside_float() -> None:
+    from engine.evaluation_results import Latency, LatencyStats
+    from pqat_tui.evaluation_tables import latency_table
+
+    results = collaborative_results()
+    timed = Latency(LatencyStats(0.0071, 0.0080, 3000, 1), LatencyStats(0.0052, 0.0061, 3000, 2))
+    for name, p50 in (("float", 0.0103), ("cqat", 0.0071)):
+        model = results.models[name]
+        assert model.tflite is not None
+        stats = replace(timed.threads_1, p50_ms=p50)
+        results = results.with_model(
+            name, replace(model, tflite=replace(model.tflite, latency=replace(timed, threads_1=stats)))
+        )
+    drawn = _draw(latency_table(results, ("clustered", "cqat")), 120)
+    rows = [_first_cell(line) for line in drawn.splitlines()]
+    assert [r for r in rows if r in ("Float", "Clustered", "CQAT", "QAT", "PQAT", "PTQ")] == [
+        "Float",
+        "Clustered",
+        "CQAT",
+    ]
+    assert "7.1 µs" in drawn and "1.5x faster" in drawn  # CQAT's own time, against the float file's
+    default = [_first_cell(line) for line in _draw(latency_table(results), 120).splitlines()]
+    assert [r for r in default if r in ("Float", "QAT", "PQAT", "PTQ")] == ["Float", "QAT", "PQAT", "PTQ"]

@@ -88,7 +88,7 @@ class EvaluatePanel(StagePanel):
         self.query_one("#evaluate-headlines", Static).update(
             _headlines(results, self.models) if own else _headlines(results)
         )
-        self.query_one("#latency", Static).update(latency_view(results))
+        self.query_one("#latency", Static).update(latency_view(results, self.models if own else ()))
         self.query_one(".tflite-table", Static).update(
             fit_table(tflite_table(results, self.models if own else None))
         )
