@@ -157,9 +157,13 @@ def _speed_style(note: str) -> str:
     return "green" if "faster" in note else "dim"
 
 
-def latency_table(results: RunResults, models: Sequence[str] = (), *, compact: bool = False) -> Table:
+def latency_table(
+    results: RunResults, models: Sequence[str] = (), *, compact: bool = False, narrow: bool = False
+) -> Table:
     """Per-image latency (median, 95th percentile) at 1 thread and at every core, and batched throughput:
-    of the float file and `models` (default: the pqat recipe's QAT, PQAT and PTQ files)."""
+    of the float file and `models` (default: the pqat recipe's QAT, PQAT and PTQ files). `compact`: the
+    medians and the verdict only; `narrow` (compact too): no file types, and verdicts cut to their figure."""
+    compact = compact or narrow
     names = ("float", *(name for name in models if name != "float")) if models else DEPLOYED
     latencies = {name: latency_of(results, name) for name in names}
     threads = max((lat.threads_all.threads for lat in latencies.values() if lat), default=0)
@@ -183,12 +187,15 @@ def latency_table(results: RunResults, models: Sequence[str] = (), *, compact: b
     for header in headers:
         table.add_column(header, justify="left" if "vs float" in header else "right", no_wrap=True)
     for name, latency in latencies.items():
-        label = deployed_label(name) + (f" {DEPLOYED_TYPES[name]}" if name in DEPLOYED_TYPES else "")
+        label = deployed_label(name)
+        if name in DEPLOYED_TYPES and not narrow:
+            label += f" {DEPLOYED_TYPES[name]}"
         if latency is None:
             table.add_row(label, *[MISSING] * len(headers))
             continue
         note = speed_note(results, name) or ("reference" if name == "float" else "")
-        verdict = Text(note.replace(" than float", "") if compact else note, style=_speed_style(note))
+        shown = _short_verdict(note) if narrow else note.replace(" than float", "") if compact else note
+        verdict = Text(shown, style=_speed_style(note))
         if compact:
             cells = [format_ms(latency.threads_1.p50_ms), format_ms(latency.threads_all.p50_ms)]
         else:
@@ -202,6 +209,15 @@ def latency_table(results: RunResults, models: Sequence[str] = (), *, compact: b
             ]
         table.add_row(label, *cells, verdict)
     return table
+
+
+def _short_verdict(note: str) -> str:
+    """`1.4x faster`, `2.1x slower`, `≈1.05x`: a speed note without "than float", and "no faster" as its
+    figure alone, so that a narrow panel never cuts the figure."""
+    note = note.replace(" than float", "")
+    if note.startswith("no faster ("):
+        return "≈" + note.removeprefix("no faster (").removesuffix(")")
+    return note
 
 
 def _rate(images_per_second: float | None) -> Text:
@@ -319,7 +335,11 @@ def per_class_view(results: RunResults) -> FirstThatFits:
 
 
 def latency_view(results: RunResults, models: Sequence[str] = ()) -> FirstThatFits:
-    return FirstThatFits(latency_table(results, models), latency_table(results, models, compact=True))
+    return FirstThatFits(
+        latency_table(results, models),
+        latency_table(results, models, compact=True),
+        latency_table(results, models, narrow=True),
+    )
 
 
 def _overall(classes: ClassAccuracy) -> Text:

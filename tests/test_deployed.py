@@ -307,19 +307,25 @@ def _first_cell(line: str) -> str:
     return words[0] if words else ""
 
 
-def test_a_recipes_other_evaluate_stage_times_its_own_files_beside_float() -> None:
+def _timed_collaborative_results() -> RunResults:
+    """The collaborative results with the float file at 10.3 µs, CQAT at 7.1 µs (1.5x faster) and Clustered
+    at 9.8 µs (no faster: 1.05x)."""
     from engine.evaluation_results import Latency, LatencyStats
-    from pqat_tui.evaluation_tables import latency_table
 
     results = collaborative_results()
     timed = Latency(LatencyStats(0.0071, 0.0080, 3000, 1), LatencyStats(0.0052, 0.0061, 3000, 2))
-    for name, p50 in (("float", 0.0103), ("cqat", 0.0071)):
+    for name, p50 in (("float", 0.0103), ("cqat", 0.0071), ("clustered", 0.0098)):
         model = results.models[name]
         assert model.tflite is not None
-        stats = replace(timed.threads_1, p50_ms=p50)
-        results = results.with_model(
-            name, replace(model, tflite=replace(model.tflite, latency=replace(timed, threads_1=stats)))
-        )
+        latency = replace(timed, threads_1=replace(timed.threads_1, p50_ms=p50))
+        results = results.with_model(name, replace(model, tflite=replace(model.tflite, latency=latency)))
+    return results
+
+
+def test_a_recipes_other_evaluate_stage_times_its_own_files_beside_float() -> None:
+    from pqat_tui.evaluation_tables import latency_table
+
+    results = _timed_collaborative_results()
     drawn = _draw(latency_table(results, ("clustered", "cqat")), 120)
     rows = [_first_cell(line) for line in drawn.splitlines()]
     assert [r for r in rows if r in ("Float", "Clustered", "CQAT", "QAT", "PQAT", "PTQ")] == [
@@ -330,3 +336,13 @@ def test_a_recipes_other_evaluate_stage_times_its_own_files_beside_float() -> No
     assert "7.1 µs" in drawn and "1.5x faster" in drawn  # CQAT's own time, against the float file's
     default = [_first_cell(line) for line in _draw(latency_table(results), 120).splitlines()]
     assert [r for r in default if r in ("Float", "QAT", "PQAT", "PTQ")] == ["Float", "QAT", "PQAT", "PTQ"]
+
+
+@pytest.mark.parametrize("width", [50, 60, 80, 120])
+def test_the_latency_view_never_cuts_a_figure(width: int) -> None:
+    from pqat_tui.evaluation_tables import latency_view
+
+    drawn = _draw(latency_view(_timed_collaborative_results(), ("clustered", "cqat")), width)
+    assert not re.search(r"\d…|…\d|\(…", drawn), drawn
+    assert "7.1 µs" in drawn and "1.5x faster" in drawn
+    assert "1.05x" in drawn  # "no faster" keeps its figure, narrow or wide
