@@ -740,7 +740,7 @@ class PqatApp(App[int]):
         for step in self.steps:
             state = self.board.state(step)
             if state is StepState.DONE:
-                figure = headline(self.results, step)
+                figure = headline(self.results, step, self.recipe)
             elif state is StepState.RUNNING:
                 figure = self._progress_figure
             else:

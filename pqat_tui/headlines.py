@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from engine.recipe import PQAT, Recipe
 from engine.results import RunResults
 from pqat_tui.steps import Step
 from pqat_tui.tables import kernel_sparsity
@@ -15,11 +16,12 @@ _MODEL_OF_STEP = {
 }
 
 
-def headline(results: RunResults, step: Step) -> str:
-    """A short figure (at most 11 characters), or "" where the results do not have it."""
+def headline(results: RunResults, step: Step, recipe: Recipe = PQAT) -> str:
+    """A short figure (at most 11 characters), or "" where the results do not have it. `recipe`: the one
+    the row's stage belongs to."""
     models = results.models
     if step not in list(Step):
-        return _recipe_headline(results, step)
+        return _recipe_headline(results, step, recipe)
     if step is Step.DATA:
         return f"{results.dataset.train:,} img" if results.dataset else ""
     if step is Step.BASELINE:
@@ -44,16 +46,16 @@ def headline(results: RunResults, step: Step) -> str:
     return ""
 
 
-def _recipe_headline(results: RunResults, step: Step) -> str:
+def _recipe_headline(results: RunResults, step: Step, recipe: Recipe) -> str:
     """The headline of a stage the `pqat` recipe lacks: its model's accuracy, or its last file's figure."""
-    spec = step.spec
-    if spec is None:
+    if step.value not in recipe:
         return ""
+    spec = recipe.stage(step.value)
     model = results.models.get(spec.models[0]) if spec.models else None
     if spec.technique in ("train", "prune", "cluster", "qat"):
         return _accuracy(model.keras_accuracy if model else None)
     if model is None:  # convert or evaluate: the last of the files it makes or measures
-        files = _files(step)
+        files = recipe.converted_models(step.value)
         model = results.models.get(files[-1]) if files else None
     tflite = model.tflite if model else None
     if tflite is None:
@@ -61,18 +63,6 @@ def _recipe_headline(results: RunResults, step: Step) -> str:
     if spec.technique == "convert":
         return f"{tflite.zipped_bytes / 1000:.1f} KB"
     return _accuracy(tflite.accuracy)
-
-
-def _files(step: Step) -> list[str]:
-    """The models whose .tflite file a convert or ptq stage makes, or an evaluate stage measures."""
-    spec = step.spec
-    if spec is None:
-        return []
-    if spec.technique == "ptq":
-        return list(spec.models)
-    if spec.technique == "convert":
-        return [m for i in spec.inputs for m in (Step(i).spec.models if Step(i).spec else ())]
-    return [m for i in spec.inputs for m in _files(Step(i))]
 
 
 def _accuracy(value: float | None) -> str:
