@@ -31,7 +31,7 @@ from engine.events import (
     StageStarted,
     one_line_error,
 )
-from engine.recipe import Recipe, plain_name, recipe_of, runs_as_pqat
+from engine.recipe import TRAINING_TECHNIQUES, Recipe, plain_name, recipe_of, runs_as_pqat
 from engine.results import LayerSupport, ModelResult, RunResults, TFLiteInfo
 from engine.stages import MODEL_OF_STAGE, Stage, stage_key
 from engine.tf_runtime import installed_versions, is_loaded, load_tensorflow
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
 Emit = Callable[[EngineEvent], None]
 Keep = Callable[[str, float], None]
 CONVERTED_MODELS = ("qat", "pqat")
-TRAINING_TECHNIQUES = ("train", "prune", "cluster", "qat")
 # The baseline converted without optimization by Convert: the deployed files' reference (`models.float`).
 FLOAT_MODEL = "float"
 

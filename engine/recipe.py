@@ -181,6 +181,8 @@ TECHNIQUES: Mapping[str, Technique] = MappingProxyType(
         )
     }
 )
+# The techniques whose stages train a Keras model for epochs (the others load, convert or measure).
+TRAINING_TECHNIQUES: tuple[str, ...] = tuple(name for name, t in TECHNIQUES.items() if t.makes == MODEL)
 
 
 @dataclass(frozen=True)

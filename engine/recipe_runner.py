@@ -25,7 +25,7 @@ from engine.data import DataOptions, Dataset, load_dataset
 from engine.events import EngineEvent, LogMessage
 from engine.fine_tune import stamped
 from engine.kernel_checks import BlockCheck
-from engine.recipe import Recipe, StageSpec
+from engine.recipe import TRAINING_TECHNIQUES, Recipe, StageSpec
 from engine.results import ModelResult
 from engine.tflite_variants import (
     DeployedModel,
@@ -36,7 +36,6 @@ from engine.tflite_variants import (
 from engine.weight_structure import keras_block_check, keras_unique_values
 
 Emit = Callable[[EngineEvent], None]
-TRAINING_TECHNIQUES = ("train", "prune", "cluster", "qat")
 
 
 @dataclass(frozen=True)

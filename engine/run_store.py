@@ -45,7 +45,7 @@ from engine.events import (
     StageFinished,
     StageStarted,
 )
-from engine.recipe import NAME_PATTERN, PQAT, Recipe, plain_name, runs_as_pqat
+from engine.recipe import NAME_PATTERN, PQAT, TRAINING_TECHNIQUES, Recipe, plain_name, runs_as_pqat
 from engine.results import ResultsFileError, RunResults
 from engine.stages import STAGE_NAMES, Stage, stage_key, stage_title
 from engine.strict_json import FileContentError, Node, ShapeError, read_bounded, read_json_file
@@ -511,7 +511,7 @@ def _recipe_section(recipe: Recipe, name: str, config: PipelineConfig) -> dict[s
     section: dict[str, Any] = {"identity": recipe.identity(name)}
     if resolved is not None:
         section["config"] = dataclasses.asdict(resolved)
-    if spec.technique in ("train", "prune", "cluster", "qat"):
+    if spec.technique in TRAINING_TECHNIQUES:
         section["seed"] = config.seed
     if spec.technique == "data":
         section.update(stage_sections(config)[Stage.DATA.value])
@@ -586,7 +586,7 @@ def _recipe_stage_metrics(name: str, results: RunResults, recipe: Recipe) -> dic
     """stage_metrics of a stage run by engine.recipe_runner, by technique, in the same words."""
     spec = recipe.stage(name)
     metrics: dict[str, float] = {}
-    if spec.technique in ("train", "prune", "cluster", "qat"):
+    if spec.technique in TRAINING_TECHNIQUES:
         model = results.models.get(spec.models[0])
         if model is not None and model.keras_accuracy is not None:
             metrics["accuracy"] = model.keras_accuracy
@@ -944,7 +944,7 @@ def stage_artifact_paths(stage: Stage | str, recipe: Recipe | None = None) -> di
     """
     if recipe is not None and not runs_as_pqat(recipe, plain_name(stage)):
         spec = recipe.stage(plain_name(stage))
-        if spec.technique in ("train", "prune", "cluster", "qat"):
+        if spec.technique in TRAINING_TECHNIQUES:
             suffix = ".h5" if spec.technique == "qat" else ".keras"
             return {model: f"{MODELS_DIR}/{model}{suffix}" for model in spec.models}
         if spec.technique in ("convert", "ptq"):

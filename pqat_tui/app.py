@@ -35,7 +35,7 @@ from engine.events import (
 from engine.host import LocalLink
 from engine.live import RunPreview
 from engine.protocol import EngineLink, EngineRefused
-from engine.recipe import recipe_of
+from engine.recipe import TRAINING_TECHNIQUES, recipe_of
 from engine.results import RunResults
 from engine.stages import Stage, StageName, stage_key
 from engine.wire import History, Refused, WorkerState
@@ -74,8 +74,6 @@ from pqat_tui.widgets.training_panel import TrainingPanel
 if TYPE_CHECKING:
     from textual.command import Provider
 
-# The techniques whose stages train (the training panel), and those that make or measure .tflite files.
-TRAINING_TECHNIQUES = ("train", "prune", "cluster", "qat")
 
 # The actions that need the engine: pressed while TensorFlow loads, they wait for it.
 ENGINE_ACTIONS = ("run_next", "run_all", "rerun")

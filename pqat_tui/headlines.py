@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from engine.recipe import PQAT, Recipe
+from engine.recipe import PQAT, TRAINING_TECHNIQUES, Recipe
 from engine.results import RunResults
 from pqat_tui.steps import Step
 from pqat_tui.tables import kernel_sparsity
@@ -52,7 +52,7 @@ def _recipe_headline(results: RunResults, step: Step, recipe: Recipe) -> str:
         return ""
     spec = recipe.stage(step.value)
     model = results.models.get(spec.models[0]) if spec.models else None
-    if spec.technique in ("train", "prune", "cluster", "qat"):
+    if spec.technique in TRAINING_TECHNIQUES:
         return _accuracy(model.keras_accuracy if model else None)
     if model is None:  # convert or evaluate: the last of the files it makes or measures
         files = recipe.converted_models(step.value)
