@@ -247,7 +247,7 @@ def tflite_table(results: RunResults, models: tuple[str, ...] | None = None) -> 
         if name == "float" and tflite is None:
             continue  # a run from before the float reference existed
         table.add_row(
-            TFLITE_LABELS.get(name) or deployed_label(name),
+            deployed_label(name),
             fmt_kb(tflite.bytes if tflite else None),
             fmt_kb(tflite.zipped_bytes if tflite else None),
             # The float reference was never pruned: its zeros are not held against the target.
