@@ -233,8 +233,8 @@ class EngineHost:
         return getattr(self.engine, "recipe", None) or PQAT
 
     def _next_pending(self) -> Stage | StageName | None:
-        names = self._recipe().names()
-        return next((stage_key(n, self._recipe()) for n in names if n not in self._done), None)
+        pending = self._recipe().first_pending(self._done)
+        return None if pending is None else stage_key(pending, self._recipe())
 
     def _take_snapshot(self) -> None:
         """Read the engine's results and done stages, in the stage thread or between stages only."""

@@ -300,6 +300,11 @@ class Recipe:
                 frontier.extend(self.inputs_of(current))
         return [s for s in self.names() if s in found]
 
+    def first_pending(self, done: Iterable[str]) -> str | None:
+        """The first stage, in recipe order, not in `done`: its inputs come earlier, so it can run next."""
+        finished = {plain_name(s) for s in done}
+        return next((name for name in self.names() if name not in finished), None)
+
     def missing_inputs(self, name: str, done: Iterable[str]) -> list[str]:
         """The inputs of `name` that are not among the `done` stages."""
         finished = {plain_name(s) for s in done}

@@ -210,8 +210,8 @@ class StageBoard:
 
     def next_stage(self) -> Stage | StageName | None:
         """The first stage without output, in recipe order: its inputs come earlier, so it can run."""
-        pending = (name for name in self.recipe.names() if name not in self._done)
-        return next((stage_key(name, self.recipe) for name in pending), None)
+        pending = self.recipe.first_pending(self._done)
+        return None if pending is None else stage_key(pending, self.recipe)
 
     def blocked(self, stage: Stage | StageName) -> Blocked | None:
         missing = self.recipe.missing_inputs(stage, self._done)

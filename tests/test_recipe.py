@@ -464,3 +464,11 @@ def test_collab_config_reads_and_writes_toml_with_the_same_rules(tmp_path: Path)
     path.write_text("[pcqat]\nepochs = 0\n")
     with pytest.raises(ConfigError, match="pcqat.epochs = 0: must be an integer >= 1"):
         read_config_file(path, base=CollabConfig())  # type: ignore[arg-type]
+
+
+def test_the_first_pending_stage_follows_the_recipe_order() -> None:
+    recipe = BUILT_IN["collaborative"]
+    names = recipe.names()
+    assert recipe.first_pending([]) == names[0]
+    assert recipe.first_pending(names[:3]) == names[3]
+    assert recipe.first_pending(names) is None
