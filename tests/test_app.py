@@ -31,6 +31,13 @@ async def wait_for(pilot: Pilot, condition: Callable[[], bool], timeout: float =
     await pilot.pause()
 
 
+async def run_all_until_held(pilot: Pilot, app: PqatApp, engine: FakeEngine) -> None:
+    """Start a run of every stage and wait until `engine` holds its held stage mid-training."""
+    await wait_for(pilot, idle(app))
+    await pilot.press("a")
+    await wait_for(pilot, engine.holding.is_set)
+
+
 def make_app(engine: FakeEngine, ready: threading.Event | None = None) -> PqatApp:
     return PqatApp(engine.config, fake_factory(engine, ready))
 
@@ -114,9 +121,7 @@ async def test_cancel_stops_the_stage_and_the_run_all() -> None:
     engine = FakeEngine(hold=[Stage.BASELINE])
     app = make_app(engine)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, idle(app))
-        await pilot.press("a")
-        await wait_for(pilot, engine.holding.is_set)
+        await run_all_until_held(pilot, app, engine)
         assert app.busy
         await pilot.press("c")
         await wait_for(pilot, lambda: not app.busy)
@@ -146,9 +151,7 @@ async def test_quit_while_running_asks_then_stops_the_engine_and_exits() -> None
     engine = FakeEngine(hold=[Stage.BASELINE])
     app = make_app(engine)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(pilot, idle(app))
-        await pilot.press("a")
-        await wait_for(pilot, engine.holding.is_set)
+        await run_all_until_held(pilot, app, engine)
         await pilot.press("q")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen))
         await pilot.press("n")  # changed their mind: keeps training

@@ -10,7 +10,7 @@ import pytest
 from fake_engine import FakeEngine, fake_factory
 from rich.console import Console
 from rich.text import Text
-from test_app import idle, make_app, wait_for
+from test_app import idle, make_app, run_all_until_held, wait_for
 from textual.pilot import Pilot
 from textual.widgets import Input, Static
 
@@ -278,9 +278,7 @@ async def test_the_running_figure_names_the_epoch() -> None:
     engine = FakeEngine(hold=[Stage.BASELINE])
     app = make_app(engine)
     async with app.run_test(size=SMALL) as pilot:
-        await wait_for(pilot, idle(app))
-        await pilot.press("a")
-        await wait_for(pilot, engine.holding.is_set)
+        await run_all_until_held(pilot, app, engine)
         await wait_for(pilot, lambda: app.query_one(StageList).row(Step.BASELINE).label() != "running")
         assert app.query_one(StageList).row(Step.BASELINE).label() == "ep 1/2 · 50%"
         rendered = str(app.query_one(StageList).render())

@@ -7,7 +7,7 @@ from __future__ import annotations
 import gc
 
 from fake_engine import FakeEngine
-from test_app import idle, make_app, wait_for
+from test_app import idle, make_app, run_all_until_held, wait_for
 from textual.widgets._footer import FooterKey
 
 from engine.events import BatchProgress, EpochEnded, StageStarted
@@ -84,9 +84,7 @@ async def test_live_charts_are_redrawn_only_when_their_point_moves_a_dot() -> No
     engine = FakeEngine(hold=[Stage.BASELINE])
     app = make_app(engine)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, idle(app))
-        await pilot.press("a")
-        await wait_for(pilot, engine.holding.is_set)
+        await run_all_until_held(pilot, app, engine)
         panel = app.query_one("#panel-baseline", TrainingPanel)
         drawn: list[int] = []
         original = panel._draw_charts  # noqa: SLF001 - counting the dearest part of a live update

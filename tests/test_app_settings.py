@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fake_engine import FakeEngine
-from test_app import idle, log_text, make_app, states, wait_for
+from test_app import idle, log_text, make_app, run_all_until_held, states, wait_for
 from textual.widgets import Input, Static
 
 from engine.stages import Stage
@@ -74,9 +74,7 @@ async def test_settings_wait_for_the_running_stage() -> None:
     engine = FakeEngine(hold=[Stage.BASELINE])
     app = make_app(engine)
     async with app.run_test(size=(120, 40)) as pilot:
-        await wait_for(pilot, idle(app))
-        await pilot.press("a")
-        await wait_for(pilot, engine.holding.is_set)
+        await run_all_until_held(pilot, app, engine)
         await pilot.press("s")
         await pilot.pause()
         assert not isinstance(app.screen, SettingsScreen)
