@@ -14,7 +14,9 @@ from engine.events import BatchProgress, EpochEnded, StageStarted
 from engine.stages import Stage
 from pqat_tui import heap
 from pqat_tui.app import PqatApp
-from pqat_tui.steps import Step
+from pqat_tui.steps import Step, StepState
+from pqat_tui.widgets.compare_panel import ComparePanel
+from pqat_tui.widgets.layer_table import LayerTable
 from pqat_tui.widgets.panel_deck import PanelDeck
 from pqat_tui.widgets.training_panel import TrainingPanel
 
@@ -23,7 +25,7 @@ def footer_keys(app: PqatApp) -> dict[str, FooterKey]:
     return {key.action: key for key in app.query(FooterKey)}
 
 
-async def test_switching_stages_moves_no_focus_and_keeps_the_footer() -> None:
+async def test_switching_stages_moves_no_focus_and_the_footer_is_kept_for_the_same_keys() -> None:
     app = make_app(FakeEngine())
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(pilot, idle(app))
@@ -36,6 +38,9 @@ async def test_switching_stages_moves_no_focus_and_keeps_the_footer() -> None:
             assert app.focused is deck  # the deck holds the focus for every panel
             assert deck.shown is not None and deck.shown.id == f"panel-{app.selected.value}"
         assert app.selected is Step.PRUNE
+        await pilot.press("tab")  # a focus change refreshes the bindings: the same keys, so no rebuild
+        await pilot.pause()
+        assert app.focused is not deck
         assert footer_keys(app) == keys_before  # the very same widgets: not recomposed
 
 
@@ -99,3 +104,41 @@ async def test_live_charts_are_redrawn_only_when_their_point_moves_a_dot() -> No
         assert len(drawn) == 4  # an epoch's end is always drawn
         engine.release.set()
         await wait_for(pilot, idle(app))
+
+
+async def test_a_layer_table_is_fitted_again_on_show_only_at_a_new_width() -> None:
+    app = make_app(FakeEngine())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, idle(app))
+        await pilot.press("a")
+        await wait_for(pilot, lambda: app.board.all_done() and not app.busy)
+        app.selected = Step.PRUNE
+        await pilot.pause()
+        table = app.query_one("#panel-prune LayerTable", LayerTable)
+        fitted: list[int] = []
+        original = table._redraw  # noqa: SLF001 - counting the fits
+        table._redraw = lambda: (fitted.append(table.content_region.width), original())  # type: ignore[method-assign]
+        for step in (Step.DATA, Step.PRUNE, Step.QAT, Step.PRUNE):
+            app.selected = step
+            await pilot.pause()
+        assert fitted == []  # shown again at the width it was fitted to
+        await pilot.resize_terminal(100, 40)
+        await wait_for(pilot, lambda: bool(fitted))
+        assert fitted[-1] == table.content_region.width < 100
+
+
+async def test_a_panel_is_redrawn_only_when_what_it_draws_from_changed() -> None:
+    app = make_app(FakeEngine())
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_for(pilot, idle(app))
+        await pilot.press("a")
+        await wait_for(pilot, lambda: app.board.all_done() and not app.busy)
+        panel = app.query_one(ComparePanel)
+        drawn: list[StepState] = []
+        original = panel.update_body
+        panel.update_body = lambda results, state: (drawn.append(state), original(results, state))  # type: ignore[method-assign]
+        app._refresh_everything()  # noqa: SLF001 - what every piece of engine news triggers
+        assert drawn == []  # the same results, state and error
+        panel.redraw_next_time()
+        app._refresh_everything()  # noqa: SLF001
+        assert drawn == [StepState.DONE]
