@@ -113,8 +113,8 @@ async def test_a_layer_table_is_fitted_again_on_show_only_at_a_new_width() -> No
         await pilot.press("a")
         await wait_for(pilot, lambda: app.board.all_done() and not app.busy)
         app.selected = Step.PRUNE
-        await pilot.pause()
         table = app.query_one("#panel-prune LayerTable", LayerTable)
+        await wait_for(pilot, lambda: 0 < table.content_region.width == table._drawn_width)  # noqa: SLF001 - its first fit
         fitted: list[int] = []
         original = table._redraw  # noqa: SLF001 - counting the fits
         table._redraw = lambda: (fitted.append(table.content_region.width), original())  # type: ignore[method-assign]
